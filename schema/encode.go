@@ -1,0 +1,303 @@
+package schema
+
+import (
+	"encoding/base64"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Version is the producer version written into each envelope's source block.
+const Version = "tributary-0.1"
+
+// TopicName returns the Kafka topic of a table: "<prefix>.<database>.<table>".
+// Characters Kafka does not allow in topic names become '_'.
+func TopicName(prefix string, id TableID) string {
+	return sanitizeTopic(prefix) + "." + sanitizeTopic(id.Database) + "." + sanitizeTopic(id.Name)
+}
+
+// SchemaTopic returns the compacted topic holding every table schema version
+// of a source.
+func SchemaTopic(prefix string) string { return sanitizeTopic(prefix) + "._schemas" }
+
+// SchemaKey returns the schema topic key of one table version.
+func SchemaKey(id TableID, version int) string {
+	return id.Database + "." + id.Name + "/" + strconv.Itoa(version)
+}
+
+func sanitizeTopic(s string) string {
+	ok := func(r rune) bool {
+		return r == '.' || r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+	}
+	if !strings.ContainsFunc(s, func(r rune) bool { return !ok(r) }) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if ok(r) {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// AppendKey appends the JSON key of an event: an object of the key columns,
+// in key order, taken from the event's key image.
+func AppendKey(b []byte, e *Event) ([]byte, error) {
+	img := e.KeyImage()
+	if img == nil {
+		return b, fmt.Errorf("encode key %s: event %c has no image", e.Table.ID, e.Op)
+	}
+	return appendImage(b, e.Table, img, nil, e.Table.KeyIndex)
+}
+
+// AppendEnvelope appends the Debezium-compatible JSON value of an event:
+//
+//	{"before":{...},"after":{...},"source":{...},"op":"u","ts_ms":...}
+//
+// The source block adds "schema_version", "row" and, for Postgres TOAST,
+// "unchanged" (the columns whose value was not sent) to Debezium's fields.
+// now is the processing time written as ts_ms.
+func AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
+	var err error
+	b = append(b, `{"before":`...)
+	if b, err = appendImage(b, e.Table, e.Before, nil, nil); err != nil {
+		return b, err
+	}
+	b = append(b, `,"after":`...)
+	if b, err = appendImage(b, e.Table, e.After, e.Unchanged, nil); err != nil {
+		return b, err
+	}
+	b = appendSource(b, e)
+	b = append(b, `,"op":"`...)
+	b = append(b, byte(e.Op))
+	b = append(b, `","ts_ms":`...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	if e.Source.TxID != "" {
+		b = append(b, `,"transaction":{"id":`...)
+		b = appendString(b, e.Source.TxID)
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+func appendSource(b []byte, e *Event) []byte {
+	s := &e.Source
+	b = append(b, `,"source":{"version":"`+Version+`","connector":`...)
+	b = appendString(b, s.Connector)
+	b = append(b, `,"name":`...)
+	b = appendString(b, s.Name)
+	b = append(b, `,"ts_ms":`...)
+	b = strconv.AppendInt(b, s.CommitTime.UnixMilli(), 10)
+	if s.Snapshot {
+		b = append(b, `,"snapshot":"true"`...)
+	} else {
+		b = append(b, `,"snapshot":"false"`...)
+	}
+	b = append(b, `,"db":`...)
+	b = appendString(b, e.Table.ID.Database)
+	b = append(b, `,"table":`...)
+	b = appendString(b, e.Table.ID.Name)
+	if s.Connector == "mysql" {
+		b = append(b, `,"server_id":`...)
+		b = strconv.AppendUint(b, uint64(s.ServerID), 10)
+		if s.GTID != "" {
+			b = append(b, `,"gtid":`...)
+			b = appendString(b, s.GTID)
+		}
+		b = append(b, `,"file":`...)
+		b = appendString(b, s.File)
+		b = append(b, `,"pos":`...)
+		b = strconv.AppendUint(b, s.Pos, 10)
+	} else {
+		b = append(b, `,"lsn":`...)
+		b = strconv.AppendUint(b, s.LSN, 10)
+		if s.TxID != "" {
+			b = append(b, `,"txId":`...)
+			b = appendString(b, s.TxID)
+		}
+	}
+	b = append(b, `,"row":`...)
+	b = strconv.AppendInt(b, int64(s.Row), 10)
+	b = append(b, `,"schema_version":`...)
+	b = strconv.AppendInt(b, int64(e.Table.Version), 10)
+	if e.Unchanged != nil {
+		b = append(b, `,"unchanged":[`...)
+		n := 0
+		for i, u := range e.Unchanged {
+			if u {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, e.Table.Columns[i].Name)
+				n++
+			}
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendImage appends an image as a JSON object, or null. When only is not
+// nil it lists the column positions to write; unchanged columns are left out.
+func appendImage(b []byte, t *Table, img []any, unchanged []bool, only []int) ([]byte, error) {
+	if img == nil {
+		return append(b, "null"...), nil
+	}
+	if len(img) != len(t.Columns) {
+		return b, fmt.Errorf("encode %s v%d: image has %d values for %d columns", t.ID, t.Version, len(img), len(t.Columns))
+	}
+	b = append(b, '{')
+	first := true
+	write := func(i int) error {
+		if unchanged != nil && unchanged[i] {
+			return nil
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		c := &t.Columns[i]
+		b = appendString(b, c.Name)
+		b = append(b, ':')
+		var err error
+		b, err = AppendValue(b, c.Type.Kind, img[i])
+		if err != nil {
+			return fmt.Errorf("encode %s.%s: %w", t.ID, c.Name, err)
+		}
+		return nil
+	}
+	if only != nil {
+		for _, i := range only {
+			if err := write(i); err != nil {
+				return b, err
+			}
+		}
+	} else {
+		for i := range img {
+			if err := write(i); err != nil {
+				return b, err
+			}
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// AppendValue appends the JSON form of one value of the given kind. A nil
+// value is null. It fails when the Go type does not match the kind.
+func AppendValue(b []byte, k Kind, v any) ([]byte, error) {
+	if v == nil {
+		return append(b, "null"...), nil
+	}
+	switch k {
+	case KindBool:
+		if x, ok := v.(bool); ok {
+			return strconv.AppendBool(b, x), nil
+		}
+	case KindInt8, KindInt16, KindInt32, KindInt64, KindTime, KindTimestamp:
+		if x, ok := v.(int64); ok {
+			return strconv.AppendInt(b, x, 10), nil
+		}
+	case KindDate:
+		if x, ok := v.(int32); ok {
+			return strconv.AppendInt(b, int64(x), 10), nil
+		}
+	case KindUint64, KindBit:
+		if x, ok := v.(uint64); ok {
+			return strconv.AppendUint(b, x, 10), nil
+		}
+	case KindFloat32:
+		if x, ok := v.(float32); ok {
+			return appendFloat(b, float64(x), 32), nil
+		}
+	case KindFloat64:
+		if x, ok := v.(float64); ok {
+			return appendFloat(b, x, 64), nil
+		}
+	case KindDecimal, KindString, KindJSON, KindEnum, KindSet, KindUUID:
+		if x, ok := v.(string); ok {
+			return appendString(b, x), nil
+		}
+	case KindBytes, KindGeometry:
+		if x, ok := v.([]byte); ok {
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, x)
+			return append(b, '"'), nil
+		}
+	case KindTimestampTZ:
+		if x, ok := v.(int64); ok {
+			b = append(b, '"')
+			b = time.UnixMicro(x).UTC().AppendFormat(b, "2006-01-02T15:04:05.999999Z")
+			return append(b, '"'), nil
+		}
+	default:
+		return b, fmt.Errorf("unknown kind %q", k)
+	}
+	return b, fmt.Errorf("kind %s cannot hold %T", k, v)
+}
+
+func appendFloat(b []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(f, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
+// encoding/json does; readers convert source text to UTF-8 before this.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
