@@ -148,7 +148,7 @@ func (l *Lake) validateCatalog(p *problems) {
 	c := l.Catalog
 	checkEnum(p, "catalog.kind", c.Kind, CatalogSQL, CatalogGlue, CatalogREST)
 	switch {
-	case c.Kind == CatalogSQL && c.URI == "" && l.Warehouse.S3 != nil:
+	case c.Kind == CatalogSQL && c.URI == "" && l.Warehouse.S3 != nil && l.Warehouse.Path == "":
 		p.add("catalog.uri", "required for a sql catalog with an S3 warehouse; set it to a PostgreSQL URL such as postgres://tributary@db:5432/lake (the SQLite default needs warehouse.path)")
 	case c.Kind == CatalogREST && c.URI == "":
 		p.add("catalog.uri", "required for a rest catalog; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog")

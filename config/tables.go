@@ -1,7 +1,9 @@
 package config
 
 import (
+	"maps"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -85,7 +87,8 @@ func (s *Source) validateTables(p *problems) {
 			checkPattern(p, index(list.key, i), pat, q)
 		}
 	}
-	for name, cols := range t.Keys {
+	for _, name := range slices.Sorted(maps.Keys(t.Keys)) {
+		cols := t.Keys[name]
 		key := mapKey("tables.keys", name)
 		db, table, ok := strings.Cut(name, ".")
 		switch {
