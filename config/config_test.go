@@ -1,8 +1,6 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goccy/go-yaml"
 )
 
 const file = "sources/a.yaml"
@@ -193,181 +189,184 @@ func TestParseSourceKeepsScalarsAsWritten(t *testing.T) {
 	}
 }
 
+// sourceErrorTests pins, line for line, what an operator reads for a broken
+// source config.
+var sourceErrorTests = []struct {
+	name string
+	doc  string
+	want []string // every line of the error, in order
+}{{
+	name: "unknown key with suggestion",
+	doc:  "name: orders\ntype: mysql\nmysql:\n  host: 127.0.0.1\n  pasword: x\n",
+	want: []string{`unknown key "pasword" at sources/a.yaml:5:3; did you mean "password"?`},
+}, {
+	name: "unknown top-level key lists the valid keys",
+	doc:  "name: orders\ncolour: red\n",
+	want: []string{`unknown key "colour" at sources/a.yaml:2:1; valid top-level keys are name, type, mysql, postgres, tables, snapshot, kafka, metrics, log`},
+}, {
+	name: "unknown nested key lists the block's keys",
+	doc:  "log:\n  verbosity: 3\n",
+	want: []string{`unknown key "verbosity" at sources/a.yaml:2:3; valid keys in log are level, format`},
+}, {
+	name: "string for a number",
+	doc:  minimalMySQL + "  port: abc\n",
+	want: []string{`mysql.port at sources/a.yaml:7:9: expected a whole number, got "abc"`},
+}, {
+	name: "quoted number",
+	doc:  minimalMySQL + "  port: \"3306\"\n",
+	want: []string{`mysql.port at sources/a.yaml:7:9: expected a whole number, got "3306"; remove the quotes`},
+}, {
+	name: "fraction for a number",
+	doc:  "snapshot:\n  chunk_size: 3.5\n",
+	want: []string{`snapshot.chunk_size at sources/a.yaml:2:15: expected a whole number, got 3.5`},
+}, {
+	name: "number out of range",
+	doc:  "name: orders\ntype: mysql\nmysql:\n  server_id: 5000000000\nkafka:\n  replication_factor: 40000\n",
+	want: []string{
+		`mysql.server_id at sources/a.yaml:4:14: 5000000000 is out of range; use a number from 0 to 4294967295`,
+		`kafka.replication_factor at sources/a.yaml:6:23: 40000 is out of range; use a number from -32768 to 32767`,
+	},
+}, {
+	name: "list for a string",
+	doc:  "name: [orders]\n",
+	want: []string{`name at sources/a.yaml:1:7: expected a single value, got a list`},
+}, {
+	name: "string for a list",
+	doc:  "tables:\n  include: shop.*\n",
+	want: []string{`tables.include at sources/a.yaml:2:12: expected a list, got "shop.*"; write [a, b] or one "- item" per line`},
+}, {
+	name: "list for a block",
+	doc:  "mysql: [a]\n",
+	want: []string{`mysql at sources/a.yaml:1:8: expected a mapping of keys, got a list`},
+}, {
+	name: "bad duration and size",
+	doc:  minimalMySQL + "  connect_timeout: 10\n  heartbeat_interval: soon\nkafka:\n  batch_max_bytes: 16 MeB\n",
+	want: []string{
+		`mysql.connect_timeout at sources/a.yaml:7:20: duration "10" has no unit; write 10s or 10ms`,
+		`mysql.heartbeat_interval at sources/a.yaml:8:23: invalid duration "soon"; use a number with a unit such as 500ms, 10s, 1m30s or 2h`,
+		`kafka.batch_max_bytes at sources/a.yaml:10:20: invalid size "16 MeB"; use a whole number of bytes, or a whole number with a unit such as 512KiB, 16MiB or 1GB`,
+	},
+}, {
+	name: "duplicate keys",
+	doc:  "name: orders\nname: billing\nmysql:\n  port: 1\n  port: 2\ntables:\n  keys:\n    a.b: [id]\n    a.b: [id2]\n",
+	want: []string{
+		`duplicate key "name" at sources/a.yaml:2:1; it is already set at line 1, keep one of the two`,
+		`duplicate key "port" at sources/a.yaml:5:3; it is already set at line 4, keep one of the two`,
+		`duplicate key "a.b" at sources/a.yaml:9:5; it is already set at line 8, keep one of the two`,
+	},
+}, {
+	name: "missing name and block",
+	doc:  "type: mysql\n",
+	want: []string{
+		`name in sources/a.yaml: required; set it to a short lowercase name for this database, such as orders (it becomes part of topic names, the checkpoint key and the Kafka transactional id)`,
+		`mysql in sources/a.yaml: required when type is mysql; add a mysql block with host, user, password and server_id`,
+	},
+}, {
+	name: "missing type",
+	doc:  "name: orders\nmysql:\n  host: h\n  user: u\n  server_id: 1\n",
+	want: []string{`type in sources/a.yaml: required; set it to mysql (also for MariaDB) or postgres`},
+}, {
+	name: "missing connection settings",
+	doc:  "name: orders\ntype: mysql\nmysql:\n  port: 3306\n",
+	want: []string{
+		`mysql.host in sources/a.yaml: required; set it to the server's host name or IP address`,
+		`mysql.user in sources/a.yaml: required; set it to the user the reader connects as`,
+		`mysql.server_id in sources/a.yaml: must be between 1 and 4294967295 and unique among replicas of this server; set it to a number not used by any replica (SHOW REPLICA HOSTS lists them)`,
+	},
+}, {
+	name: "missing postgres database, wrong block",
+	doc:  "name: orders\ntype: postgres\npostgres:\n  host: h\n  user: u\nmysql:\n  host: h\n  user: u\n  server_id: 1\n",
+	want: []string{
+		`mysql at sources/a.yaml:6:1: set, but type is postgres; remove the mysql block or set type: mysql`,
+		`postgres.database in sources/a.yaml: required; set it to the database to capture (a replication slot belongs to one database)`,
+	},
+}, {
+	name: "bad enum values",
+	doc: minimalMySQL + "  flavor: percona\n  tls:\n    mode: verify\ntables:\n  without_primary_key: ignore\n" +
+		"snapshot:\n  mode: inital\nkafka:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    user: u\nlog:\n  level: verbose\n  format: JSON\n",
+	want: []string{
+		`mysql.flavor at sources/a.yaml:7:3: "percona" is not valid; use one of auto, mysql, mariadb`,
+		`mysql.tls.mode at sources/a.yaml:9:5: "verify" is not valid; use one of disable, require, verify-ca, verify-full`,
+		`tables.without_primary_key at sources/a.yaml:11:3: "ignore" is not valid; use one of fail, skip`,
+		`snapshot.mode at sources/a.yaml:13:3: "inital" is not valid; use one of initial, never (did you mean "initial"?)`,
+		`kafka.sasl.mechanism at sources/a.yaml:16:5: "SCRAM-SHA-512" is not valid; use one of plain, scram-sha-256, scram-sha-512 (did you mean "scram-sha-512"?)`,
+		`log.level at sources/a.yaml:19:3: "verbose" is not valid; use one of debug, info, warn, error`,
+		`log.format at sources/a.yaml:20:3: "JSON" is not valid; use one of text, json (did you mean "json"?)`,
+	},
+}, {
+	name: "bad type and name",
+	doc:  "name: Orders DB\ntype: mysq\n",
+	want: []string{
+		`name at sources/a.yaml:1:1: "Orders DB" is not valid; use 1 to 48 lowercase letters, digits, "_" and "-", starting with a letter or digit`,
+		`type at sources/a.yaml:2:1: "mysq" is not valid; use one of mysql, postgres (did you mean "mysql"?)`,
+	},
+}, {
+	name: "numbers out of their ranges",
+	doc: minimalMySQL + "  port: 70000\nsnapshot:\n  chunk_size: 2000000\nkafka:\n  partitions: -1\n  replication_factor: -2\n" +
+		"  batch_max_events: -5\n  linger: -1s\n",
+	want: []string{
+		`mysql.port at sources/a.yaml:7:3: 70000 is not a TCP port; use 1 to 65535`,
+		`snapshot.chunk_size at sources/a.yaml:9:3: 2000000 is out of range; use 1 to 1000000 rows (default 10000)`,
+		`kafka.partitions at sources/a.yaml:11:3: -1 is not a partition count; use 1 or more (default 3)`,
+		`kafka.replication_factor at sources/a.yaml:12:3: -2 is not valid; use -1 for the broker's default, or 1 or more`,
+		`kafka.batch_max_events at sources/a.yaml:13:3: -5 is not valid; use 1 or more (default 10000)`,
+		`kafka.linger at sources/a.yaml:14:3: -1s is negative; use a duration such as 100ms`,
+	},
+}, {
+	name: "addresses",
+	doc:  minimalMySQL + "kafka:\n  brokers: [kafka-1, \"k:99999\"]\nmetrics:\n  listen: localhost\n",
+	want: []string{
+		`kafka.brokers[0] at sources/a.yaml:8:13: "kafka-1" is not host:port; write it like kafka-1.internal:9092`,
+		`kafka.brokers[1] at sources/a.yaml:8:22: "k:99999" has an invalid port "99999"; use 1 to 65535`,
+		`metrics.listen at sources/a.yaml:10:3: "localhost" is not host:port; write it like 127.0.0.1:9464 (or :9464 for every interface)`,
+	},
+}, {
+	name: "tls settings that would be ignored",
+	doc:  minimalMySQL + "  tls:\n    ca_file: ca.pem\n    cert_file: c.pem\n",
+	want: []string{
+		`mysql.tls.ca_file at sources/a.yaml:8:5: set, but mysql.tls.mode is disable, so it would be ignored; set mode to require, verify-ca or verify-full, or remove it`,
+		`mysql.tls.cert_file at sources/a.yaml:9:5: set, but mysql.tls.mode is disable, so it would be ignored; set mode to require, verify-ca or verify-full, or remove it`,
+		`mysql.tls at sources/a.yaml:7:3: cert_file and key_file go together for a client certificate; set both or neither`,
+	},
+}, {
+	name: "table patterns and keys",
+	doc: minimalMySQL + "tables:\n  include: [shop, \"shop.[a\", \"shop.*\"]\n  exclude: [\"*\"]\n  keys:\n" +
+		"    other.t: [id]\n    shop.*: [id]\n    audit: [id, id]\n    shop.log: []\n",
+	want: []string{
+		`tables.include[0] at sources/a.yaml:8:13: "shop" does not match database.table names; write "shop.*" for every table of database "shop", or "*.shop" for table "shop" in every database`,
+		`tables.include[1] at sources/a.yaml:8:19: "shop.[a" is not a valid pattern (syntax error in pattern); use * for any run of characters, ? for one, [abc] for a set`,
+		`tables.exclude[0] at sources/a.yaml:9:13: "*" does not match database.table names; write "*.*" for every table of database "*", or "*.*" for table "*" in every database`,
+		`tables.keys["audit"] at sources/a.yaml:13:5: "audit" is not a table name; write it as database.table, for example shop.audit_log`,
+		`tables.keys["audit"][1] at sources/a.yaml:13:17: column "id" is listed twice`,
+		`tables.keys["other.t"] at sources/a.yaml:11:5: table other.t is not captured (check tables.include and tables.exclude); remove this entry or include the table`,
+		`tables.keys["shop.*"] at sources/a.yaml:12:5: "shop.*" has wildcards; keys need one exact table name per entry`,
+		// Every table is excluded by "*", which matches "shop.log" too.
+		`tables.keys["shop.log"] at sources/a.yaml:14:5: table shop.log is not captured (check tables.include and tables.exclude); remove this entry or include the table`,
+		`tables.keys["shop.log"] at sources/a.yaml:14:5: no key columns; list the columns that identify a row, for example [id, created_at]`,
+	},
+}, {
+	name: "empty file",
+	doc:  "# nothing yet\n",
+	want: []string{`sources/a.yaml: the file is empty; see docs/config.md for the keys`},
+}, {
+	name: "two documents",
+	doc:  minimalMySQL + "---\n" + minimalMySQL,
+	want: []string{`sources/a.yaml: the file holds 2 YAML documents (separated by ---); put one configuration in each file`},
+}, {
+	name: "syntax error",
+	doc:  "name: orders\ntables:\n  include: [shop.*\n",
+	want: []string{`invalid YAML at sources/a.yaml:3:12: sequence end token ']' not found`},
+}, {
+	name: "merge keys and custom tags",
+	doc:  "name: !env NAME\nlog:\n  <<: {level: info}\n",
+	want: []string{
+		`name at sources/a.yaml:1:7: tag !env is not supported; remove it`,
+		`log at sources/a.yaml:3:3: merge keys (<<) are not supported; write the keys out`,
+	},
+}}
+
 func TestParseSourceErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		doc  string
-		want []string // every line of the error, in order
-	}{{
-		name: "unknown key with suggestion",
-		doc:  "name: orders\ntype: mysql\nmysql:\n  host: 127.0.0.1\n  pasword: x\n",
-		want: []string{`unknown key "pasword" at sources/a.yaml:5:3; did you mean "password"?`},
-	}, {
-		name: "unknown top-level key lists the valid keys",
-		doc:  "name: orders\ncolour: red\n",
-		want: []string{`unknown key "colour" at sources/a.yaml:2:1; valid top-level keys are name, type, mysql, postgres, tables, snapshot, kafka, metrics, log`},
-	}, {
-		name: "unknown nested key lists the block's keys",
-		doc:  "log:\n  verbosity: 3\n",
-		want: []string{`unknown key "verbosity" at sources/a.yaml:2:3; valid keys in log are level, format`},
-	}, {
-		name: "string for a number",
-		doc:  minimalMySQL + "  port: abc\n",
-		want: []string{`mysql.port at sources/a.yaml:7:9: expected a whole number, got "abc"`},
-	}, {
-		name: "quoted number",
-		doc:  minimalMySQL + "  port: \"3306\"\n",
-		want: []string{`mysql.port at sources/a.yaml:7:9: expected a whole number, got "3306"; remove the quotes`},
-	}, {
-		name: "fraction for a number",
-		doc:  "snapshot:\n  chunk_size: 3.5\n",
-		want: []string{`snapshot.chunk_size at sources/a.yaml:2:15: expected a whole number, got 3.5`},
-	}, {
-		name: "number out of range",
-		doc:  "name: orders\ntype: mysql\nmysql:\n  server_id: 5000000000\nkafka:\n  replication_factor: 40000\n",
-		want: []string{
-			`mysql.server_id at sources/a.yaml:4:14: 5000000000 is out of range; use a number from 0 to 4294967295`,
-			`kafka.replication_factor at sources/a.yaml:6:23: 40000 is out of range; use a number from -32768 to 32767`,
-		},
-	}, {
-		name: "list for a string",
-		doc:  "name: [orders]\n",
-		want: []string{`name at sources/a.yaml:1:7: expected a single value, got a list`},
-	}, {
-		name: "string for a list",
-		doc:  "tables:\n  include: shop.*\n",
-		want: []string{`tables.include at sources/a.yaml:2:12: expected a list, got "shop.*"; write [a, b] or one "- item" per line`},
-	}, {
-		name: "list for a block",
-		doc:  "mysql: [a]\n",
-		want: []string{`mysql at sources/a.yaml:1:8: expected a mapping of keys, got a list`},
-	}, {
-		name: "bad duration and size",
-		doc:  minimalMySQL + "  connect_timeout: 10\n  heartbeat_interval: soon\nkafka:\n  batch_max_bytes: 16 MeB\n",
-		want: []string{
-			`mysql.connect_timeout at sources/a.yaml:7:20: duration "10" has no unit; write 10s or 10ms`,
-			`mysql.heartbeat_interval at sources/a.yaml:8:23: invalid duration "soon"; use a number with a unit such as 500ms, 10s, 1m30s or 2h`,
-			`kafka.batch_max_bytes at sources/a.yaml:10:20: invalid size "16 MeB"; use a whole number of bytes, or a whole number with a unit such as 512KiB, 16MiB or 1GB`,
-		},
-	}, {
-		name: "duplicate keys",
-		doc:  "name: orders\nname: billing\nmysql:\n  port: 1\n  port: 2\ntables:\n  keys:\n    a.b: [id]\n    a.b: [id2]\n",
-		want: []string{
-			`duplicate key "name" at sources/a.yaml:2:1; it is already set at line 1, keep one of the two`,
-			`duplicate key "port" at sources/a.yaml:5:3; it is already set at line 4, keep one of the two`,
-			`duplicate key "a.b" at sources/a.yaml:9:5; it is already set at line 8, keep one of the two`,
-		},
-	}, {
-		name: "missing name and block",
-		doc:  "type: mysql\n",
-		want: []string{
-			`name in sources/a.yaml: required; set it to a short lowercase name for this database, such as orders (it becomes part of topic names, the checkpoint key and the Kafka transactional id)`,
-			`mysql in sources/a.yaml: required when type is mysql; add a mysql block with host, user, password and server_id`,
-		},
-	}, {
-		name: "missing type",
-		doc:  "name: orders\n",
-		want: []string{`type in sources/a.yaml: required; set it to mysql (also for MariaDB) or postgres`},
-	}, {
-		name: "missing connection settings",
-		doc:  "name: orders\ntype: mysql\nmysql:\n  port: 3306\n",
-		want: []string{
-			`mysql.host in sources/a.yaml: required; set it to the server's host name or IP address`,
-			`mysql.user in sources/a.yaml: required; set it to the user the reader connects as`,
-			`mysql.server_id in sources/a.yaml: must be between 1 and 4294967295 and unique among replicas of this server; set it to a number not used by any replica (SHOW REPLICA HOSTS lists them)`,
-		},
-	}, {
-		name: "missing postgres database, wrong block",
-		doc:  "name: orders\ntype: postgres\npostgres:\n  host: h\n  user: u\nmysql:\n  host: h\n  user: u\n  server_id: 1\n",
-		want: []string{
-			`mysql at sources/a.yaml:6:1: set, but type is "postgres"; remove the mysql block or set type: mysql`,
-			`postgres.database in sources/a.yaml: required; set it to the database to capture (a replication slot belongs to one database)`,
-		},
-	}, {
-		name: "bad enum values",
-		doc: minimalMySQL + "  flavor: percona\n  tls:\n    mode: verify\ntables:\n  without_primary_key: ignore\n" +
-			"snapshot:\n  mode: inital\nkafka:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    user: u\nlog:\n  level: verbose\n  format: JSON\n",
-		want: []string{
-			`mysql.flavor at sources/a.yaml:7:3: "percona" is not valid; use one of auto, mysql, mariadb`,
-			`mysql.tls.mode at sources/a.yaml:9:5: "verify" is not valid; use one of disable, require, verify-ca, verify-full`,
-			`tables.without_primary_key at sources/a.yaml:11:3: "ignore" is not valid; use one of fail, skip`,
-			`snapshot.mode at sources/a.yaml:13:3: "inital" is not valid; use one of initial, never (did you mean "initial"?)`,
-			`kafka.sasl.mechanism at sources/a.yaml:16:5: "SCRAM-SHA-512" is not valid; use one of plain, scram-sha-256, scram-sha-512 (did you mean "scram-sha-512"?)`,
-			`log.level at sources/a.yaml:19:3: "verbose" is not valid; use one of debug, info, warn, error`,
-			`log.format at sources/a.yaml:20:3: "JSON" is not valid; use one of text, json (did you mean "json"?)`,
-		},
-	}, {
-		name: "bad type and name",
-		doc:  "name: Orders DB\ntype: mysq\n",
-		want: []string{
-			`name at sources/a.yaml:1:1: "Orders DB" is not valid; use 1 to 48 lowercase letters, digits, "_" and "-", starting with a letter or digit`,
-			`type at sources/a.yaml:2:1: "mysq" is not valid; use one of mysql, postgres (did you mean "mysql"?)`,
-		},
-	}, {
-		name: "numbers out of their ranges",
-		doc: minimalMySQL + "  port: 70000\nsnapshot:\n  chunk_size: 2000000\nkafka:\n  partitions: -1\n  replication_factor: -2\n" +
-			"  batch_max_events: -5\n  linger: -1s\n",
-		want: []string{
-			`mysql.port at sources/a.yaml:7:3: 70000 is not a TCP port; use 1 to 65535`,
-			`snapshot.chunk_size at sources/a.yaml:9:3: 2000000 is out of range; use 1 to 1000000 rows (default 10000)`,
-			`kafka.partitions at sources/a.yaml:11:3: -1 is not a partition count; use 1 or more (default 3)`,
-			`kafka.replication_factor at sources/a.yaml:12:3: -2 is not valid; use -1 for the broker's default, or 1 or more`,
-			`kafka.batch_max_events at sources/a.yaml:13:3: -5 is not valid; use 1 or more (default 10000)`,
-			`kafka.linger at sources/a.yaml:14:3: -1s is negative; use a duration such as 100ms`,
-		},
-	}, {
-		name: "addresses",
-		doc:  minimalMySQL + "kafka:\n  brokers: [kafka-1, \"k:99999\"]\nmetrics:\n  listen: localhost\n",
-		want: []string{
-			`kafka.brokers[0] at sources/a.yaml:8:13: "kafka-1" is not host:port; write it like kafka-1.internal:9092`,
-			`kafka.brokers[1] at sources/a.yaml:8:22: "k:99999" has an invalid port "99999"; use 1 to 65535`,
-			`metrics.listen at sources/a.yaml:10:3: "localhost" is not host:port; write it like 127.0.0.1:9464 (or :9464 for every interface)`,
-		},
-	}, {
-		name: "tls settings that would be ignored",
-		doc:  minimalMySQL + "  tls:\n    ca_file: ca.pem\n    cert_file: c.pem\n",
-		want: []string{
-			`mysql.tls.ca_file at sources/a.yaml:8:5: set, but mysql.tls.mode is disable, so it would be ignored; set mode to require, verify-ca or verify-full, or remove it`,
-			`mysql.tls.cert_file at sources/a.yaml:9:5: set, but mysql.tls.mode is disable, so it would be ignored; set mode to require, verify-ca or verify-full, or remove it`,
-			`mysql.tls at sources/a.yaml:7:3: cert_file and key_file go together for a client certificate; set both or neither`,
-		},
-	}, {
-		name: "table patterns and keys",
-		doc: minimalMySQL + "tables:\n  include: [shop, \"shop.[a\", \"shop.*\"]\n  exclude: [\"*\"]\n  keys:\n" +
-			"    other.t: [id]\n    shop.*: [id]\n    audit: [id, id]\n    shop.log: []\n",
-		want: []string{
-			`tables.include[0] at sources/a.yaml:8:13: "shop" does not match database.table names; write "shop.*" for every table of database "shop", or "*.shop" for table "shop" in every database`,
-			`tables.include[1] at sources/a.yaml:8:19: "shop.[a" is not a valid pattern (syntax error in pattern); use * for any run of characters, ? for one, [abc] for a set`,
-			`tables.exclude[0] at sources/a.yaml:9:13: "*" does not match database.table names; write "*.*" for every table of database "*", or "*.*" for table "*" in every database`,
-			`tables.keys["audit"] at sources/a.yaml:13:5: "audit" is not a table name; write it as database.table, for example shop.audit_log`,
-			`tables.keys["audit"][1] at sources/a.yaml:13:17: column "id" is listed twice`,
-			`tables.keys["other.t"] at sources/a.yaml:11:5: table other.t is not captured (check tables.include and tables.exclude); remove this entry or include the table`,
-			`tables.keys["shop.*"] at sources/a.yaml:12:5: "shop.*" has wildcards; keys need one exact table name per entry`,
-			// Every table is excluded by "*", which matches "shop.log" too.
-			`tables.keys["shop.log"] at sources/a.yaml:14:5: table shop.log is not captured (check tables.include and tables.exclude); remove this entry or include the table`,
-			`tables.keys["shop.log"] at sources/a.yaml:14:5: no key columns; list the columns that identify a row, for example [id, created_at]`,
-		},
-	}, {
-		name: "empty file",
-		doc:  "# nothing yet\n",
-		want: []string{`sources/a.yaml: the file is empty; see docs/config.md for the keys`},
-	}, {
-		name: "two documents",
-		doc:  minimalMySQL + "---\n" + minimalMySQL,
-		want: []string{`sources/a.yaml: the file holds 2 YAML documents (separated by ---); put one configuration in each file`},
-	}, {
-		name: "syntax error",
-		doc:  "name: orders\ntables:\n  include: [shop.*\n",
-		want: []string{`invalid YAML at sources/a.yaml:3:12: sequence end token ']' not found`},
-	}, {
-		name: "merge keys and custom tags",
-		doc:  "name: !env NAME\nlog:\n  <<: {level: info}\n",
-		want: []string{
-			`name at sources/a.yaml:1:7: tag !env is not supported; remove it`,
-			`log at sources/a.yaml:3:3: merge keys (<<) are not supported; write the keys out`,
-		},
-	}}
-	for _, tt := range tests {
+	for _, tt := range sourceErrorTests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parse(t, tt.doc)
 			got := errLines(err)
@@ -503,55 +502,6 @@ func TestFileSecrets(t *testing.T) {
 	}
 }
 
-func TestSecretRedaction(t *testing.T) {
-	t.Setenv("T_PASSWORD", "hunter2")
-	src, err := parse(t, minimalMySQL+"  password: ${T_PASSWORD}\nkafka:\n  sasl: {mechanism: plain, user: u, password: hunter2}\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logJSON, logText bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logJSON, nil)).Info("start", "source", src, "password", src.MySQL.Password)
-	slog.New(slog.NewTextHandler(&logText, nil)).Info("start", "source", src, "password", src.MySQL.Password)
-	asJSON, err := json.Marshal(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	asYAML, err := yaml.Marshal(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	outputs := map[string]string{
-		"%v":        fmt.Sprintf("%v", src.MySQL.Password),
-		"%s":        fmt.Sprintf("%s", src.MySQL.Password),
-		"%q":        fmt.Sprintf("%q", src.MySQL.Password),
-		"%#v":       fmt.Sprintf("%#v", src.MySQL.Password),
-		"%+v":       fmt.Sprintf("%+v %+v %+v", src, src.MySQL, *src.Kafka.SASL),
-		"%#v block": fmt.Sprintf("%#v", *src.MySQL),
-		"slog json": logJSON.String(),
-		"slog text": logText.String(),
-		"json":      string(asJSON),
-		"yaml":      string(asYAML),
-	}
-	for name, out := range outputs {
-		if strings.Contains(out, "hunter2") {
-			t.Errorf("%s leaks the secret: %s", name, out)
-		}
-		if !strings.Contains(out, "[redacted]") {
-			t.Errorf("%s does not say [redacted]: %s", name, out)
-		}
-	}
-	if !strings.Contains(logJSON.String(), `"password":"[redacted]"`) {
-		t.Errorf("slog json: %s", logJSON.String())
-	}
-	if src.MySQL.Password.Reveal() != "hunter2" {
-		t.Errorf("Reveal() = %q", src.MySQL.Password.Reveal())
-	}
-	var empty Secret
-	if j, _ := json.Marshal(empty); empty.String() != "" || string(j) != `""` || fmt.Sprint(empty) != "" {
-		t.Errorf("empty secret prints %q, json %s", empty.String(), j)
-	}
-}
-
 func TestMatch(t *testing.T) {
 	shop := Tables{Include: []string{"shop.*", "crm.customer?"}, Exclude: []string{"shop.tmp_*"}}
 	all := Tables{Exclude: []string{"*.bak_*"}}
@@ -595,80 +545,6 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func TestByteSize(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    ByteSize
-		wantErr string
-	}{
-		{in: "16777216", want: 16 * MiB},
-		{in: "16MiB", want: 16 * MiB},
-		{in: "16 MiB", want: 16 * MiB},
-		{in: "16mib", want: 16 * MiB},
-		{in: "512KiB", want: 512 * KiB},
-		{in: "2GiB", want: 2 * GiB},
-		{in: "1TiB", want: 1 << 40},
-		{in: "1GB", want: 1_000_000_000},
-		{in: "10kb", want: 10_000},
-		{in: "100B", want: 100},
-		{in: "0", want: 0},
-		{in: "1.5GiB", wantErr: `invalid size "1.5GiB"; use a whole number of bytes, or a whole number with a unit such as 512KiB, 16MiB or 1GB`},
-		{in: "16 MeB", wantErr: `invalid size "16 MeB"`},
-		{in: "MiB", wantErr: `invalid size "MiB"`},
-		{in: "-1", wantErr: `size "-1" is negative; sizes are zero or more bytes`},
-		{in: "99999999999TiB", wantErr: `size "99999999999TiB" is too large`},
-	}
-	for _, tt := range tests {
-		var b ByteSize
-		err := b.UnmarshalText([]byte(tt.in))
-		switch {
-		case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
-			t.Errorf("%q: error %v, want %s", tt.in, err, tt.wantErr)
-		case tt.wantErr == "" && (err != nil || b != tt.want):
-			t.Errorf("%q = %d, %v; want %d", tt.in, b, err, tt.want)
-		}
-	}
-	for b, want := range map[ByteSize]string{16 * MiB: "16MiB", 1000: "1KB", 1500: "1500B", 0: "0B", 3 * GiB: "3GiB"} {
-		if b.String() != want {
-			t.Errorf("%d.String() = %q, want %q", int64(b), b.String(), want)
-		}
-	}
-	s, err := parse(t, minimalMySQL+"kafka:\n  batch_max_bytes: 1048576\n")
-	if err != nil || s.Kafka.BatchMaxBytes != MiB {
-		t.Errorf("batch_max_bytes: 1048576 = %d, %v", s.Kafka.BatchMaxBytes, err)
-	}
-}
-
-func TestDuration(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    time.Duration
-		wantErr string
-	}{
-		{in: "10s", want: 10 * time.Second},
-		{in: "1m30s", want: 90 * time.Second},
-		{in: "100ms", want: 100 * time.Millisecond},
-		{in: "2h", want: 2 * time.Hour},
-		{in: "10", wantErr: `duration "10" has no unit; write 10s or 10ms`},
-		{in: "1.5", wantErr: `duration "1.5" has no unit; write 1.5s or 1.5ms`},
-		{in: "ten seconds", wantErr: `invalid duration "ten seconds"; use a number with a unit such as 500ms, 10s, 1m30s or 2h`},
-		{in: "", wantErr: `invalid duration ""`},
-	}
-	for _, tt := range tests {
-		var d Duration
-		err := d.UnmarshalText([]byte(tt.in))
-		switch {
-		case tt.wantErr != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantErr)):
-			t.Errorf("%q: error %v, want %s", tt.in, err, tt.wantErr)
-		case tt.wantErr == "" && (err != nil || d.Std() != tt.want):
-			t.Errorf("%q = %v, %v; want %v", tt.in, d, err, tt.want)
-		}
-	}
-	if Duration(90*time.Second).String() != "1m30s" {
-		t.Errorf("String() = %q", Duration(90*time.Second).String())
-	}
-}
-
 func TestLoadSource(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "orders.yaml")
 	if err := os.WriteFile(path, []byte(minimalMySQL+"  pasword: x\n"), 0o600); err != nil {
@@ -682,69 +558,6 @@ func TestLoadSource(t *testing.T) {
 	_, err = LoadSource(filepath.Join(t.TempDir(), "missing.yaml"))
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml: no such file or directory") {
 		t.Errorf("LoadSource(missing) = %v", err)
-	}
-}
-
-func TestParseLake(t *testing.T) {
-	l, err := ParseLake("lake.yaml", []byte("warehouse:\n  path: /var/lib/tributary/lake\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := &Lake{
-		Kafka:     LakeKafka{Group: "tributary-compactor", TLS: TLS{Mode: TLSDisable}},
-		Warehouse: Warehouse{Path: "/var/lib/tributary/lake"},
-		Catalog:   Catalog{Kind: CatalogSQL},
-		Log:       Log{Level: LogInfo, Format: LogText},
-	}
-	if !reflect.DeepEqual(l, want) || !l.Kafka.UsesEmbeddedBroker() {
-		t.Errorf("got %+v, want %+v", l, want)
-	}
-
-	tests := []struct {
-		name, doc string
-		want      []string
-	}{{
-		name: "typo",
-		doc:  "warehous:\n  path: x\n",
-		want: []string{`unknown key "warehous" at lake.yaml:1:1; did you mean "warehouse"?`},
-	}, {
-		name: "no warehouse",
-		doc:  "catalog:\n  kind: rest\n",
-		want: []string{
-			`warehouse in lake.yaml: set path (a local folder) or s3 (a bucket)`,
-			`catalog.uri in lake.yaml: required for a rest catalog; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog`,
-		},
-	}, {
-		name: "both warehouses",
-		doc:  "warehouse:\n  path: x\n  s3: {bucket: b}\n",
-		want: []string{`warehouse at lake.yaml:1:1: both path and s3 are set; keep one`},
-	}, {
-		name: "string for a bool",
-		doc:  "warehouse:\n  s3:\n    path_style: yes\n",
-		want: []string{`warehouse.s3.path_style at lake.yaml:3:17: expected true or false, got "yes"`},
-	}, {
-		name: "s3 without bucket",
-		doc:  "warehouse:\n  s3:\n    region: eu-west-1\ncatalog:\n  uri: postgres://db/lake\n",
-		want: []string{`warehouse.s3.bucket in lake.yaml: required; set it to the bucket name`},
-	}, {
-		name: "s3 problems",
-		doc:  "warehouse:\n  s3:\n    bucket: lake/tributary\n    path_style: true\ncatalog:\n  kind: sql\n",
-		want: []string{
-			`warehouse.s3.bucket at lake.yaml:3:5: "lake/tributary" holds a "/"; put the bucket name here and the rest in warehouse.s3.prefix`,
-			`catalog.uri in lake.yaml: required for a sql catalog with an S3 warehouse; set it to a PostgreSQL URL such as postgres://tributary@db:5432/lake (the SQLite default needs warehouse.path)`,
-		},
-	}, {
-		name: "glue with a local warehouse",
-		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: glue\n",
-		want: []string{`catalog.kind at lake.yaml:4:3: glue needs the warehouse on S3; set warehouse.s3, or use kind: sql with a local warehouse`},
-	}}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseLake("lake.yaml", []byte(tt.doc))
-			if got := errLines(err); !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("error lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
-		})
 	}
 }
 

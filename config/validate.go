@@ -110,11 +110,11 @@ func (s *Source) validateBlocks(p *problems, nameOK bool) {
 	if s.Type == SourcePostgres && s.Postgres == nil {
 		p.add("postgres", "required when type is postgres; add a postgres block with host, user, password and database")
 	}
-	if s.Type != SourceMySQL && s.MySQL != nil {
-		p.add("mysql", "set, but type is %q; remove the mysql block or set type: mysql", s.Type)
+	if s.Type == SourcePostgres && s.MySQL != nil {
+		p.add("mysql", "set, but type is postgres; remove the mysql block or set type: mysql")
 	}
-	if s.Type != SourcePostgres && s.Postgres != nil {
-		p.add("postgres", "set, but type is %q; remove the postgres block or set type: postgres", s.Type)
+	if s.Type == SourceMySQL && s.Postgres != nil {
+		p.add("postgres", "set, but type is mysql; remove the postgres block or set type: postgres")
 	}
 	if m := s.MySQL; m != nil {
 		checkServer(p, "mysql", m.Host, m.Port, m.User)
