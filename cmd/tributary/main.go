@@ -1,0 +1,90 @@
+// Command tributary captures MySQL/MariaDB and PostgreSQL changes into
+// Kafka and from there into Iceberg tables.
+//
+// Usage:
+//
+//	tributary reader -c sources/orders.yaml   read one source database into Kafka
+//	tributary version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+// Exit codes, for scripts.
+const (
+	exitOK     = 0
+	exitError  = 1 // the run failed (a source or Kafka error)
+	exitConfig = 2 // bad usage or an invalid config file
+	exitSource = 3 // a source prerequisite is not met, or its position is gone
+)
+
+const usage = `tributary: change data capture from MySQL/MariaDB and PostgreSQL into Kafka and Iceberg.
+
+Usage:
+  tributary reader -c FILE [flags]   read one source database into Kafka
+  tributary version                  print the version
+
+Run "tributary reader -h" for the reader's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
+	switch args[0] {
+	case "reader":
+		return cmdReader(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "tributary", Version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "tributary: unknown command %q\n\n%s", args[0], usage)
+	return exitConfig
+}
+
+// signalContext returns a context cancelled by the first SIGINT/SIGTERM
+// (drain and stop); a second signal exits at once.
+func signalContext(log *slog.Logger) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-ch
+		log.Info("signal received: stopping; send it again to exit at once", "signal", s.String())
+		cancel()
+		<-ch
+		log.Warn("second signal: exiting now")
+		os.Exit(exitError)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error, sourceFatal func(error) bool) int {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return exitOK
+	case sourceFatal(err):
+		return exitSource
+	}
+	return exitError
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/tributary-dev/tributary/config"
+	"github.com/tributary-dev/tributary/connectors"
+	"github.com/tributary-dev/tributary/connectors/kafka"
+	"github.com/tributary-dev/tributary/connectors/mysql"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func cmdReader(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("reader", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "source config file (YAML)")
+	var resnap listFlag
+	fs.Var(&resnap, "resnapshot", "snapshot `db.table` again while streaming (repeatable)")
+	reset := fs.Bool("reset-position", false, "discard the checkpoint's binlog position: truncate and snapshot every table again (recovery from purged binlogs)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "tributary reader: -c FILE is required")
+		fs.Usage()
+		return exitConfig
+	}
+	cfg, err := config.LoadSource(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary reader: %v\n", err)
+		return exitConfig
+	}
+	if cfg.Kafka.UsesEmbeddedBroker() {
+		fmt.Fprintf(stderr, "tributary reader: %s: kafka.brokers is empty; the reader needs a Kafka cluster (set kafka.brokers: [\"host:9092\"])\n", *path)
+		return exitConfig
+	}
+	log := newLogger(cfg.Log, stderr)
+	var tables []schema.TableID
+	for _, s := range resnap {
+		id, err := schema.ParseTableID(s)
+		if err != nil {
+			fmt.Fprintf(stderr, "tributary reader: --resnapshot: %v\n", err)
+			return exitConfig
+		}
+		tables = append(tables, id)
+	}
+	src, err := newSource(cfg, log, tables, *reset)
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
+		return exitConfig
+	}
+	kopts, err := kafkaOpts(cfg.Kafka)
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
+		return exitConfig
+	}
+	sink := kafka.NewPublisher(kafka.PublisherConfig{
+		Brokers:           cfg.Kafka.Brokers,
+		TopicPrefix:       cfg.Kafka.TopicPrefix,
+		CheckpointKey:     cfg.Name,
+		TransactionalID:   cfg.Kafka.TransactionalID,
+		Partitions:        cfg.Kafka.Partitions,
+		ReplicationFactor: cfg.Kafka.ReplicationFactor,
+		ClientOpts:        kopts,
+		Logger:            log,
+	})
+	ctx, stop := signalContext(log)
+	defer stop()
+	log.Info("reader starting", "source", cfg.Name, "type", cfg.Type, "version", Version)
+	err = src.Run(ctx, sink)
+	if err != nil {
+		log.Error("reader stopped", "err", err)
+		fmt.Fprintf(stderr, "tributary reader: %v\n", err)
+	}
+	return exitCode(err, isSourceFatal)
+}
+
+func isSourceFatal(err error) bool {
+	var fe *mysql.FatalError
+	return errors.As(err, &fe)
+}
+
+// newSource builds the reader of the configured source type.
+func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, reset bool) (connectors.Source, error) {
+	switch cfg.Type {
+	case config.SourceMySQL:
+		m := cfg.MySQL
+		tlsCfg, err := tlsConfig(m.TLS, m.Host)
+		if err != nil {
+			return nil, fmt.Errorf("mysql.tls: %w", err)
+		}
+		keys := map[schema.TableID][]string{}
+		for name, cols := range cfg.Tables.Keys {
+			id, err := schema.ParseTableID(name)
+			if err != nil {
+				return nil, fmt.Errorf("tables.keys: %w", err)
+			}
+			keys[id] = cols
+		}
+		return mysql.NewSource(mysql.Config{
+			Name:              cfg.Name,
+			Addr:              m.Addr(),
+			User:              m.User,
+			Password:          m.Password.Reveal(),
+			TLS:               tlsCfg,
+			ServerID:          m.ServerID,
+			Include:           cfg.Tables.Match,
+			Keys:              keys,
+			SkipWithoutKey:    cfg.Tables.WithoutPrimaryKey == config.NoKeySkip,
+			NoSnapshot:        cfg.Snapshot.Mode == config.SnapshotNever,
+			ChunkSize:         cfg.Snapshot.ChunkSize,
+			Resnapshot:        resnap,
+			ResetPosition:     reset,
+			HeartbeatInterval: m.HeartbeatInterval.Std(),
+			ConnectTimeout:    m.ConnectTimeout.Std(),
+			MaxBatch:          cfg.Kafka.BatchMaxEvents,
+			CommitInterval:    cfg.Kafka.Linger.Std(),
+			Logger:            log,
+		}), nil
+	}
+	return nil, fmt.Errorf("type %s: the %s reader is not built yet", cfg.Type, cfg.Type)
+}

@@ -1,0 +1,315 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/connectors"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+var _ connectors.Sink = (*Publisher)(nil)
+
+// PublisherConfig configures a Publisher. The zero value of every field but
+// Brokers, TopicPrefix and CheckpointKey has a working default.
+type PublisherConfig struct {
+	// Brokers are the seed brokers.
+	Brokers []string
+	// TopicPrefix starts every topic name: "<prefix>.<db>.<table>",
+	// "<prefix>._schemas" and "<prefix>._checkpoints".
+	TopicPrefix string
+	// CheckpointKey is the key of this reader's checkpoint records.
+	CheckpointKey string
+	// TransactionalID fences older instances of the same reader.
+	// Default "tributary-" + CheckpointKey.
+	TransactionalID string
+	// Partitions and ReplicationFactor apply to table topics the publisher
+	// creates. Defaults 3 and -1 (the broker's default).
+	Partitions        int32
+	ReplicationFactor int16
+	// TransactionTimeout bounds how long a dead reader's open transaction
+	// blocks read_committed consumers. Default 60s.
+	TransactionTimeout time.Duration
+	// ClientOpts adds client options (TLS, SASL) chosen by the caller.
+	ClientOpts []kgo.Opt
+	Logger     *slog.Logger
+}
+
+// CheckpointTopic returns the compacted topic holding the checkpoints of
+// every reader with this topic prefix.
+func CheckpointTopic(prefix string) string { return prefix + "._checkpoints" }
+
+// Publisher writes events, schemas and checkpoints in Kafka transactions.
+//
+// Use: Open, then repeatedly Add/AddSchema followed by Commit. Any error
+// from Add or Commit leaves the transaction state unknown: the caller must
+// Close the publisher and start again from Open, whose checkpoint is then
+// the truth. A Publisher is not safe for concurrent use.
+type Publisher struct {
+	cfg    PublisherConfig
+	log    *slog.Logger
+	cl     *kgo.Client
+	adm    *kadm.Client
+	topics map[string]int32 // partition counts of topics known to exist
+	inTxn  bool
+	buf    []byte
+
+	mu      sync.Mutex
+	prodErr error
+	pending int
+}
+
+// NewPublisher returns a Publisher; it does no I/O.
+func NewPublisher(cfg PublisherConfig) *Publisher {
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "tributary-" + cfg.CheckpointKey
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 3
+	}
+	if cfg.ReplicationFactor == 0 {
+		cfg.ReplicationFactor = -1
+	}
+	if cfg.TransactionTimeout <= 0 {
+		cfg.TransactionTimeout = 60 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Publisher{cfg: cfg, log: log, topics: map[string]int32{}}
+}
+
+// Open connects, fences any older producer with the same transactional id
+// (which aborts its open transaction), makes sure the schema and checkpoint
+// topics exist, and returns the last committed checkpoint, or nil when this
+// reader has none yet.
+func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.TransactionalID(p.cfg.TransactionalID),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.ProducerBatchMaxBytes(4 << 20),
+		kgo.MaxBufferedRecords(50_000),
+		kgo.RecordPartitioner(broadcastPartitioner{kgo.StickyKeyPartitioner(nil)}),
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
+	}, p.cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	p.cl, p.adm = cl, kadm.NewClient(cl)
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		return nil, fmt.Errorf("kafka init producer %q (is Kafka reachable at %v?): %w", p.cfg.TransactionalID, p.cfg.Brokers, err)
+	}
+	compacted := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+	for _, t := range []string{schema.SchemaTopic(p.cfg.TopicPrefix), CheckpointTopic(p.cfg.TopicPrefix)} {
+		if _, err := p.ensureTopic(ctx, t, 1, compacted); err != nil {
+			return nil, err
+		}
+	}
+	var last []byte
+	err = ReadTopic(ctx, p.cfg.Brokers, p.cfg.ClientOpts, CheckpointTopic(p.cfg.TopicPrefix), func(r *kgo.Record) error {
+		if string(r.Key) == p.cfg.CheckpointKey {
+			last = r.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return last, nil
+}
+
+// Client returns the underlying client, for reading topics.
+func (p *Publisher) Client() *kgo.Client { return p.cl }
+
+// ensureTopic creates topic when missing and returns its partition count.
+func (p *Publisher) ensureTopic(ctx context.Context, topic string, partitions int32, configs map[string]*string) (int32, error) {
+	if n, ok := p.topics[topic]; ok {
+		return n, nil
+	}
+	resp, err := p.adm.CreateTopic(ctx, partitions, p.cfg.ReplicationFactor, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, kerr.TopicAlreadyExists):
+		details, err := p.adm.ListTopics(ctx, topic)
+		if err == nil {
+			err = details.Error()
+		}
+		if err != nil {
+			return 0, fmt.Errorf("describe topic %s: %w", topic, err)
+		}
+		partitions = int32(len(details[topic].Partitions))
+	default:
+		return 0, fmt.Errorf("create topic %s: %w", topic, err)
+	}
+	p.topics[topic] = partitions
+	return partitions, nil
+}
+
+func (p *Publisher) begin() error {
+	if p.inTxn {
+		return nil
+	}
+	if err := p.cl.BeginTransaction(); err != nil {
+		return fmt.Errorf("kafka begin transaction: %w", err)
+	}
+	p.inTxn = true
+	return nil
+}
+
+func (p *Publisher) produce(ctx context.Context, r *kgo.Record) error {
+	if err := p.begin(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	err := p.prodErr
+	p.pending++
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.cl.Produce(ctx, r, p.done)
+	return nil
+}
+
+func (p *Publisher) done(r *kgo.Record, err error) {
+	p.mu.Lock()
+	p.pending--
+	if err != nil && p.prodErr == nil {
+		p.prodErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+	}
+	p.mu.Unlock()
+}
+
+// Add encodes an event into the open transaction (starting one if needed):
+// the envelope keyed by the primary key on the table's topic, and a
+// tombstone after a delete. It may return the error of an earlier
+// asynchronous produce.
+func (p *Publisher) Add(ctx context.Context, e *schema.Event) error {
+	topic := schema.TopicName(p.cfg.TopicPrefix, e.Table.ID)
+	parts, err := p.ensureTopic(ctx, topic, p.cfg.Partitions, nil)
+	if err != nil {
+		return err
+	}
+	// Records keep their slices until produced, so each gets its own.
+	val, err := schema.AppendEnvelope(make([]byte, 0, 256), e, time.Now())
+	if err != nil {
+		return err
+	}
+	if e.Op == schema.OpTruncate {
+		// A truncate goes to every partition, so that each partition's
+		// consumer sees it in order with that partition's keys.
+		for i := range parts {
+			r := &kgo.Record{Topic: topic, Key: []byte(truncateKey), Value: val, Partition: i, Headers: broadcastHeader}
+			if err := p.produce(ctx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	key, err := schema.AppendKey(make([]byte, 0, 32), e)
+	if err != nil {
+		return err
+	}
+	if err := p.produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: val}); err != nil {
+		return err
+	}
+	if e.Op == schema.OpDelete {
+		return p.produce(ctx, &kgo.Record{Topic: topic, Key: key})
+	}
+	return nil
+}
+
+// AddSchema writes one table schema version to the schema topic in the open
+// transaction.
+func (p *Publisher) AddSchema(ctx context.Context, t *schema.Table) error {
+	value, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode schema %s: %w", t.ID, err)
+	}
+	return p.produce(ctx, &kgo.Record{
+		Topic: schema.SchemaTopic(p.cfg.TopicPrefix),
+		Key:   []byte(schema.SchemaKey(t.ID, t.Version)),
+		Value: value,
+	})
+}
+
+// Schemas reads every committed schema version from the schema topic, in
+// the order they were committed.
+func (p *Publisher) Schemas(ctx context.Context) ([]*schema.Table, error) {
+	var out []*schema.Table
+	err := ReadTopic(ctx, p.cfg.Brokers, p.cfg.ClientOpts, schema.SchemaTopic(p.cfg.TopicPrefix), func(r *kgo.Record) error {
+		if r.Value == nil {
+			return nil
+		}
+		t := new(schema.Table)
+		if err := json.Unmarshal(r.Value, t); err != nil {
+			return fmt.Errorf("decode schema %s: %w", r.Key, err)
+		}
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read schemas: %w", err)
+	}
+	return out, nil
+}
+
+// Commit writes the checkpoint into the open transaction (starting one when
+// there is none, so a checkpoint alone can move), flushes and commits. When
+// Commit returns nil, every record added since the last Commit and the
+// checkpoint are durable and visible to read_committed consumers.
+func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
+	if err := p.produce(ctx, &kgo.Record{
+		Topic: CheckpointTopic(p.cfg.TopicPrefix),
+		Key:   []byte(p.cfg.CheckpointKey),
+		Value: checkpoint,
+	}); err != nil {
+		return err
+	}
+	if err := p.cl.Flush(ctx); err != nil {
+		return fmt.Errorf("kafka flush: %w", err)
+	}
+	p.mu.Lock()
+	err := p.prodErr
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.inTxn = false
+	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		return fmt.Errorf("kafka commit transaction: %w", err)
+	}
+	return nil
+}
+
+// Close aborts an open transaction and closes the client. It is idempotent.
+func (p *Publisher) Close() {
+	if p.cl == nil {
+		return
+	}
+	if p.inTxn {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.cl.AbortBufferedRecords(ctx)
+		_ = p.cl.EndTransaction(ctx, kgo.TryAbort)
+		cancel()
+		p.inTxn = false
+	}
+	p.cl.Close()
+	p.cl = nil
+}

@@ -1,0 +1,487 @@
+package mysql
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/go-mysql-org/go-mysql/replication"
+
+	"github.com/tributary-dev/tributary/connectors"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// reader is the state of one run: the stream goroutine owns all of it.
+type reader struct {
+	s    *Source
+	sink connectors.Sink
+	srv  *server
+	reg  *registry
+	cp   *checkpoint
+	conn *client.Conn
+
+	gset gomysql.GTIDSet // executed through pos, when the server uses GTIDs
+	pos  position        // the last transaction boundary processed
+	cur  position        // just after the last event received
+
+	inTx    bool
+	txBegun bool // the open transaction started with BEGIN
+	txStart position
+	txGTID  string
+	txTime  time.Time
+	txRows  int // captured row changes seen in the open transaction
+	skip    int // row changes of the first transaction already published
+
+	staged    int // row changes staged since the last commit
+	stagedAt  time.Time
+	dirty     bool // the checkpoint changed since the last commit
+	committed time.Time
+
+	snap *snapshotter
+}
+
+// runOnce runs the reader from the committed checkpoint until an error or
+// the end of ctx.
+func (s *Source) runOnce(ctx context.Context, sink connectors.Sink) error {
+	raw, err := sink.Open(ctx)
+	if err != nil {
+		return err
+	}
+	cp, err := parseCheckpoint(raw)
+	if err != nil {
+		return fatal(err)
+	}
+	conn, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	srv, err := inspect(conn, s.cfg.User)
+	if err != nil {
+		return err
+	}
+	if !srv.rowMetadata {
+		s.log.Warn("binlog_row_metadata is not FULL: column names come from information_schema, which is wrong for rows written before a later DDL; SET GLOBAL binlog_row_metadata = 'FULL' to fix")
+	}
+	r := &reader{s: s, sink: sink, srv: srv, cp: cp, conn: conn, reg: newRegistry(s, srv, conn), committed: time.Now()}
+	if err := r.start(ctx); err != nil {
+		return err
+	}
+	return r.loop(ctx)
+}
+
+// start positions the reader: from the checkpoint, or from the server's
+// current position with every captured table queued for snapshot.
+func (r *reader) start(ctx context.Context) error {
+	history, err := r.sink.Schemas(ctx)
+	if err != nil {
+		return err
+	}
+	r.reg.restore(history, r.cp.Tables)
+	if r.s.cfg.ResetPosition && r.cp.Position.File != "" {
+		if err := r.reset(ctx); err != nil {
+			return err
+		}
+	}
+	if r.cp.Position.File == "" {
+		if err := r.initialize(ctx); err != nil {
+			return err
+		}
+	} else if r.cp.Flavor != r.srv.flavor {
+		return fatal(fmt.Errorf("checkpoint was written for a %s server but %s is %s", r.cp.Flavor, r.s.cfg.Addr, r.srv.flavor))
+	}
+	for _, id := range r.s.cfg.Resnapshot {
+		r.cp.Tables[id.String()] = &tableState{Version: r.tableVersion(id), Snapshot: snapPending}
+		r.dirty = true
+	}
+	r.pos, r.cur, r.skip = r.cp.Position, r.cp.Position, r.cp.TxRows
+	if r.srv.gtid {
+		if r.gset, err = r.pos.gtidSet(r.srv.flavor); err != nil {
+			return fatal(fmt.Errorf("checkpoint gtid set %q: %w", r.pos.GTIDSet, err))
+		}
+		if r.gset == nil {
+			r.gset, _ = gomysql.ParseGTIDSet(r.srv.flavor, "")
+		}
+	}
+	return r.checkPurged()
+}
+
+// reset forgets the checkpoint's position; every table the reader captured
+// is published as truncated, to be snapshotted again.
+func (r *reader) reset(ctx context.Context) error {
+	r.s.log.Warn("resetting the position: truncating and snapshotting every table again", "old", r.cp.Position.String())
+	for name := range r.cp.Tables {
+		id, err := schema.ParseTableID(name)
+		if err != nil {
+			continue
+		}
+		t := r.reg.tables[id]
+		if t == nil || t.sch == nil {
+			continue
+		}
+		if err := r.sink.Add(ctx, &schema.Event{Table: t.sch, Op: schema.OpTruncate, Source: schema.Source{Connector: "mysql", Name: r.s.cfg.Name, ServerID: r.s.cfg.ServerID, CommitTime: time.Now()}}); err != nil {
+			return err
+		}
+		t.sch = nil
+	}
+	r.cp = &checkpoint{Tables: map[string]*tableState{}}
+	return nil
+}
+
+func (r *reader) tableVersion(id schema.TableID) int {
+	if t := r.reg.tables[id]; t != nil && t.sch != nil {
+		return t.sch.Version
+	}
+	return 0
+}
+
+// initialize starts a new reader at the server's current position and
+// publishes the first schema version of every captured table.
+func (r *reader) initialize(ctx context.Context) error {
+	pos, err := masterPosition(r.conn, r.srv)
+	if err != nil {
+		return err
+	}
+	r.cp.Flavor, r.cp.Position = r.srv.flavor, pos
+	ids, err := r.reg.listTables()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		cols, key, err := r.reg.load(id)
+		if err != nil {
+			return err
+		}
+		sch, err := r.reg.build(id, cols, key)
+		if err != nil {
+			return err
+		}
+		t := r.reg.get(id)
+		if newSch := r.reg.adopt(t, cols, sch); newSch != nil {
+			if err := r.sink.AddSchema(ctx, newSch); err != nil {
+				return err
+			}
+		}
+		if t.skip {
+			r.s.log.Warn("table has no primary key; skipping it", "table", id)
+			continue
+		}
+		st := &tableState{Version: t.sch.Version, Snapshot: snapPending}
+		if r.s.cfg.NoSnapshot {
+			st.Snapshot = snapDone
+		}
+		r.cp.Tables[id.String()] = st
+	}
+	r.s.log.Info("new reader: starting at the current binlog position", "position", pos.String(), "tables", len(ids))
+	r.dirty = true
+	return nil
+}
+
+// masterPosition reads the server's current binlog position.
+func masterPosition(conn *client.Conn, srv *server) (position, error) {
+	res, err := conn.Execute("SHOW MASTER STATUS")
+	if err != nil {
+		return position{}, fmt.Errorf("mysql show master status: %w", err)
+	}
+	if res.RowNumber() == 0 {
+		return position{}, fatal(fmt.Errorf("mysql show master status returned nothing: binary logging is off; start the server with log_bin"))
+	}
+	var p position
+	p.File, _ = res.GetString(0, 0)
+	n, _ := res.GetUint(0, 1)
+	p.Pos = uint32(n)
+	switch {
+	case srv.flavor == gomysql.MariaDBFlavor:
+		v, err := variables(conn, "gtid_binlog_pos")
+		if err != nil {
+			return position{}, fmt.Errorf("mysql read gtid_binlog_pos: %w", err)
+		}
+		p.GTIDSet = v["gtid_binlog_pos"]
+	case srv.gtid:
+		s, _ := res.GetString(0, 4)
+		p.GTIDSet = strings.ReplaceAll(s, "\n", "")
+	}
+	return p, nil
+}
+
+// checkPurged fails when the checkpoint's binlog file is gone.
+func (r *reader) checkPurged() error {
+	res, err := r.conn.Execute("SHOW BINARY LOGS")
+	if err != nil {
+		return fmt.Errorf("mysql show binary logs: %w", err)
+	}
+	for i := range res.RowNumber() {
+		if f, _ := res.GetString(i, 0); f == r.pos.File {
+			return nil
+		}
+	}
+	if r.srv.gtid && r.pos.GTIDSet != "" {
+		// The server finds GTID positions itself; it fails the dump with
+		// error 1236 when they are purged.
+		return nil
+	}
+	return r.purged(fmt.Errorf("binlog file %s is not on the server", r.pos.File))
+}
+
+func (r *reader) purged(err error) error {
+	return fatal(fmt.Errorf("%w: the reader's position %s is no longer in the server's binlogs (%v); the changes since are lost to it. "+
+		"Keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days), then restart the reader with --reset-position to take a new snapshot of every table",
+		ErrPositionPurged, r.pos, err))
+}
+
+// syncer starts binlog streaming at the reader's position.
+func (r *reader) syncer() (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+	host, portStr, err := net.SplitHostPort(r.s.cfg.Addr)
+	if err != nil {
+		return nil, nil, fatal(fmt.Errorf("mysql address %q: %w", r.s.cfg.Addr, err))
+	}
+	port, _ := strconv.Atoi(portStr)
+	cfg := replication.BinlogSyncerConfig{
+		ServerID:                r.s.cfg.ServerID,
+		Flavor:                  r.srv.flavor,
+		Host:                    host,
+		Port:                    uint16(port),
+		User:                    r.s.cfg.User,
+		Password:                r.s.cfg.Password,
+		TLSConfig:               r.s.cfg.TLS,
+		Charset:                 "utf8mb4",
+		TimestampStringLocation: time.UTC,
+		HeartbeatPeriod:         r.s.cfg.HeartbeatInterval,
+		ReadTimeout:             3 * r.s.cfg.HeartbeatInterval,
+		DisableRetrySync:        true,
+		Logger:                  r.s.log.With("component", "binlog"),
+	}
+	bs := replication.NewBinlogSyncer(cfg)
+	var st *replication.BinlogStreamer
+	if r.srv.gtid && r.pos.GTIDSet != "" {
+		st, err = bs.StartSyncGTID(r.gset.Clone())
+	} else {
+		st, err = bs.StartSync(gomysql.Position{Name: r.pos.File, Pos: r.pos.Pos})
+	}
+	if err != nil {
+		bs.Close()
+		return nil, nil, fmt.Errorf("mysql start binlog sync at %s: %w", r.pos, err)
+	}
+	return bs, st, nil
+}
+
+type eventOrErr struct {
+	ev  *replication.BinlogEvent
+	err error
+}
+
+// loop is the event loop: binlog events, snapshot chunks and the commit
+// timer, all handled on this goroutine.
+func (r *reader) loop(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bs, st, err := r.syncer()
+	if err != nil {
+		return err
+	}
+	defer bs.Close()
+	events := make(chan eventOrErr, 4096)
+	go func() {
+		for {
+			ev, err := st.GetEvent(ctx)
+			select {
+			case events <- eventOrErr{ev, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	r.snap = newSnapshotter(r.s)
+	go r.snap.run(ctx)
+	defer r.snap.stop()
+	tick := time.NewTicker(r.s.cfg.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-events:
+			if e.err != nil {
+				return r.streamError(e.err)
+			}
+			if err := r.handle(ctx, e.ev); err != nil {
+				return err
+			}
+		case res := <-r.snap.results:
+			if err := r.chunkArrived(ctx, res); err != nil {
+				return err
+			}
+		case id := <-r.s.resnap:
+			r.resnapshot(id)
+		case <-tick.C:
+			if err := r.idle(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (r *reader) streamError(err error) error {
+	if errCode(err) == erMasterFatalReading {
+		return r.purged(err)
+	}
+	if isAccessDenied(err) {
+		return fatal(fmt.Errorf("mysql binlog dump as %q: %w; GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO it", r.s.cfg.User, err))
+	}
+	return fmt.Errorf("mysql binlog stream: %w", err)
+}
+
+// handle dispatches one binlog event.
+func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error {
+	h := ev.Header
+	var err error
+	switch e := ev.Event.(type) {
+	case *replication.RotateEvent:
+		r.cur = position{File: string(e.NextLogName), Pos: uint32(e.Position)}
+		if !r.inTx {
+			r.pos.File, r.pos.Pos = r.cur.File, r.cur.Pos
+		}
+		return nil
+	case *replication.MariadbGTIDEvent:
+		r.beginTx(fmt.Sprintf("%d-%d-%d", e.GTID.DomainID, e.GTID.ServerID, e.GTID.SequenceNumber), h)
+	case *replication.GTIDEvent:
+		r.beginTx(mysqlGTID(e), h)
+	case *replication.QueryEvent:
+		err = r.query(ctx, e, h)
+	case *replication.RowsEvent:
+		err = r.rows(ctx, e, h)
+	case *replication.XIDEvent:
+		r.advance(h)
+		err = r.endTx(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	r.advance(h)
+	return nil
+}
+
+// advance moves the stream position past the event.
+func (r *reader) advance(h *replication.EventHeader) {
+	if h.LogPos > 0 && h.EventType != replication.ROTATE_EVENT {
+		r.cur.Pos = h.LogPos
+	}
+	if !r.inTx {
+		r.pos.File, r.pos.Pos = r.cur.File, r.cur.Pos
+	}
+}
+
+func mysqlGTID(e *replication.GTIDEvent) string {
+	next, err := e.GTIDNext()
+	if err != nil {
+		return ""
+	}
+	return next.String()
+}
+
+func (r *reader) beginTx(gtid string, h *replication.EventHeader) {
+	r.inTx, r.txBegun = true, false
+	r.txStart = r.pos
+	r.txGTID = gtid
+	r.txTime = time.Unix(int64(h.Timestamp), 0)
+	r.txRows = 0
+}
+
+// endTx closes the open transaction: the position moves past it and a
+// commit happens when the batch is full or old enough.
+func (r *reader) endTx(ctx context.Context) error {
+	if !r.inTx {
+		return nil
+	}
+	r.inTx = false
+	r.skip = 0
+	if r.gset != nil && r.txGTID != "" {
+		if err := r.gset.Update(r.txGTID); err != nil {
+			return fmt.Errorf("mysql gtid %s: %w", r.txGTID, err)
+		}
+	}
+	r.pos = r.cur
+	if r.gset != nil {
+		r.pos.GTIDSet = r.gset.String()
+	}
+	r.cp.SourceTime = r.txTime
+	if r.txRows > 0 {
+		r.dirty = true
+	}
+	if err := r.emitReadyChunk(ctx); err != nil {
+		return err
+	}
+	if r.staged >= r.s.cfg.MaxBatch || r.staged > 0 && time.Since(r.stagedAt) >= r.s.cfg.CommitInterval {
+		return r.commit(ctx)
+	}
+	return r.scheduleChunk()
+}
+
+// idle runs on the commit timer: it commits what waits at a transaction
+// boundary, and commits an idle reader's checkpoint every heartbeat.
+func (r *reader) idle(ctx context.Context) error {
+	if r.inTx {
+		return nil
+	}
+	if err := r.emitReadyChunk(ctx); err != nil {
+		return err
+	}
+	if r.staged > 0 || r.dirty || time.Since(r.committed) >= r.s.cfg.HeartbeatInterval {
+		if err := r.commit(ctx); err != nil {
+			return err
+		}
+	}
+	return r.scheduleChunk()
+}
+
+// commit writes the checkpoint with everything staged. Inside a source
+// transaction (a split large transaction) the checkpoint points at the
+// transaction's start and counts the row changes already published.
+func (r *reader) commit(ctx context.Context) error {
+	r.cp.Position, r.cp.TxRows = r.pos, 0
+	if r.inTx {
+		r.cp.Position, r.cp.TxRows = r.txStart, r.txRows
+	}
+	r.cp.Heartbeat = time.Now().UTC()
+	b, err := json.Marshal(r.cp)
+	if err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
+	}
+	if err := r.sink.Commit(ctx, b); err != nil {
+		return err
+	}
+	r.staged, r.dirty, r.committed = 0, false, time.Now()
+	return nil
+}
+
+// stage hands one event to the sink.
+func (r *reader) stage(ctx context.Context, e *schema.Event) error {
+	if r.staged == 0 {
+		r.stagedAt = time.Now()
+	}
+	r.staged++
+	return r.sink.Add(ctx, e)
+}
+
+func (r *reader) source(row int) schema.Source {
+	return schema.Source{
+		Connector:  "mysql",
+		Name:       r.s.cfg.Name,
+		ServerID:   r.s.cfg.ServerID,
+		GTID:       r.txGTID,
+		TxID:       r.txGTID,
+		File:       r.txStart.File,
+		Pos:        uint64(r.txStart.Pos),
+		Row:        row,
+		CommitTime: r.txTime,
+	}
+}
