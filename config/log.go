@@ -9,7 +9,7 @@ import (
 const (
 	defaultConnectTimeout = Duration(10 * time.Second)
 	defaultHeartbeat      = Duration(10 * time.Second)
-	defaultLinger         = 100 * time.Millisecond
+	defaultLinger         = Duration(100 * time.Millisecond)
 )
 
 // Log configures logging.

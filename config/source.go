@@ -295,7 +295,7 @@ func (s *Source) ApplyDefaults() {
 	}
 	setDefault(&k.BatchMaxEvents, 10000)
 	setDefault(&k.BatchMaxBytes, 16*MiB)
-	setDefault(&k.Linger, Duration(defaultLinger))
+	setDefault(&k.Linger, defaultLinger)
 	k.TLS.applyDefaults()
 	s.Log.applyDefaults()
 }
