@@ -165,21 +165,13 @@ func makeInstanceDir(parent, pattern string, log *slog.Logger) (string, error) {
 const ownerFile = "harness-owner"
 
 // processID identifies a live process across pid reuse: its pid and its
-// start time in clock ticks since boot. It is "" when pid is not running.
+// start time. It is "" when pid is not running.
 func processID(pid int) string {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
+	info, ok := readProc(pid)
+	if !ok {
 		return ""
 	}
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(string(stat[i+1:]))
-	if len(f) < 20 {
-		return ""
-	}
-	return fmt.Sprintf("%d %s", pid, f[19]) // field 22, starttime
+	return fmt.Sprintf("%d %s", pid, info.startTime)
 }
 
 // sweepStaleDirs removes directories in parent that match pattern and whose

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -419,4 +420,131 @@ func TestSweepStaleDirs(t *testing.T) {
 			t.Errorf("%s kept = %v, want %v", filepath.Base(dir), kept, wantKept)
 		}
 	}
+}
+
+// TestKafkaFromChildProcess reads the broker with kcat (librdkafka), a client
+// in another process, as a reader subprocess or a test's checks would.
+func TestKafkaFromChildProcess(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	if err := EnsureCommands(ctx, map[string]string{"kcat": "kcat"}); err != nil {
+		t.Fatal(err)
+	}
+	k := KafkaT(t, KafkaOptions{Topics: []string{"events"}, Partitions: 1})
+	cl, err := k.Client(kgo.TransactionalID("kcat-test"), kgo.DefaultProduceTopic("events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.KeyStringRecord("k1", "v1"), kgo.KeyStringRecord("k2", "v2")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, "kcat", "-b", k.Addrs[0], "-C", "-t", "events", "-o", "beginning", "-e", "-q",
+		"-X", "isolation.level=read_committed", "-f", "%k=%s\n").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	if got := string(out); got != "k1=v1\nk2=v2\n" {
+		t.Errorf("kcat read %q, want %q", got, "k1=v1\nk2=v2\n")
+	}
+}
+
+// txnChildEnv makes the test binary act as a transactional producer that
+// leaves a transaction open; TestKafkaFencesKilledProducer kills it.
+const txnChildEnv = "HARNESS_TXN_CHILD_BROKER"
+
+// TestKafkaTxnChild is the child half of TestKafkaFencesKilledProducer; it
+// does nothing unless txnChildEnv is set.
+func TestKafkaTxnChild(t *testing.T) {
+	broker := os.Getenv(txnChildEnv)
+	if broker == "" {
+		return
+	}
+	ctx := testContext(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.TransactionalID("fence-test"), kgo.DefaultProduceTopic("fence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("orphan")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("PRODUCED")
+	time.Sleep(time.Minute) // killed before this ends
+}
+
+// TestKafkaFencesKilledProducer kills -9 a producer process in the middle of
+// a transaction, as the reader crash tests do, and checks that the next
+// producer with the same transactional id aborts the orphan at once: a
+// read_committed consumer then sees only the new producer's record.
+func TestKafkaFencesKilledProducer(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	k := KafkaT(t, KafkaOptions{Topics: []string{"fence"}, Partitions: 1})
+
+	child := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestKafkaTxnChild$", "-test.v")
+	child.Env = append(os.Environ(), txnChildEnv+"="+k.Addrs[0])
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	var out strings.Builder
+	for !strings.Contains(out.String(), "PRODUCED") {
+		n, err := stdout.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			t.Fatalf("child ended before producing: %v\n%s", err, out.String())
+		}
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+
+	begin := time.Now()
+	cl, err := k.Client(kgo.TransactionalID("fence-test"), kgo.DefaultProduceTopic("fence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, kgo.StringRecord("after")).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+
+	consumer, err := k.Client(kgo.ConsumeTopics("fence"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var got []string
+	for len(got) == 0 {
+		fetches := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("no record consumed: %v", err)
+		}
+		fetches.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if len(got) != 1 || got[0] != "after" {
+		t.Errorf("read_committed consumer got %q, want [after]", got)
+	}
+	t.Logf("new producer committed and was read %s after the kill", time.Since(begin).Round(time.Millisecond))
 }

@@ -81,10 +81,9 @@ func (p *process) exited() bool {
 }
 
 // stop sends sig to the server and waits up to timeout for it to exit; then
-// it kills the whole process group.
+// it kills the server and everything it forked.
 func (p *process) stop(sig syscall.Signal, timeout time.Duration) error {
 	if p.exited() {
-		p.waitGroupGone(5 * time.Second)
 		return nil
 	}
 	if err := p.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
@@ -92,7 +91,6 @@ func (p *process) stop(sig syscall.Signal, timeout time.Duration) error {
 	}
 	select {
 	case <-p.done:
-		p.waitGroupGone(10 * time.Second)
 		return nil
 	case <-time.After(timeout):
 	}
@@ -102,67 +100,105 @@ func (p *process) stop(sig syscall.Signal, timeout time.Duration) error {
 	return fmt.Errorf("server did not stop within %s after %v: killed", timeout, sig)
 }
 
-// kill sends SIGKILL to the whole process group and waits until the server
-// and every process it forked are gone.
+// kill sends SIGKILL to the server, its process group and every process it
+// forked, and waits until they are all gone. PostgreSQL backends put
+// themselves in process groups of their own, and a restart fails while
+// they hold the old server's shared memory, so killing the group is not
+// enough. The server is stopped (SIGSTOP) first so that it cannot fork
+// while we collect its descendants.
 func (p *process) kill() error {
-	pgid := p.cmd.Process.Pid
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		return fmt.Errorf("kill process group %d: %w", pgid, err)
+	pid := p.cmd.Process.Pid
+	if p.exited() {
+		return nil
+	}
+	_ = syscall.Kill(-pid, syscall.SIGSTOP)
+	victims := descendants(pid)
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill process group %d: %w", pid, err)
+	}
+	for _, v := range victims {
+		if v.alive() {
+			_ = syscall.Kill(v.pid, syscall.SIGKILL)
+		}
 	}
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("process %d did not exit after SIGKILL", pgid)
+		return fmt.Errorf("process %d did not exit after SIGKILL", pid)
 	}
-	p.waitGroupGone(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for _, v := range victims {
+		for v.alive() {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("process %d, forked by server %d, did not exit after SIGKILL", v.pid, pid)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	return nil
 }
 
-// waitGroupGone waits up to timeout until no live process is left in the
-// server's process group (PostgreSQL backends outlive a killed postmaster
-// for a moment, and a restart fails while they hold its shared memory).
-// Members that linger are sent SIGKILL.
-func (p *process) waitGroupGone(timeout time.Duration) {
-	pgid := p.cmd.Process.Pid
-	deadline := time.Now().Add(timeout)
-	for groupAlive(pgid) && time.Now().Before(deadline) {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		time.Sleep(20 * time.Millisecond)
-	}
+// procInfo is what the harness reads from /proc/PID/stat.
+type procInfo struct {
+	pid       int
+	ppid      int
+	state     string // R, S, D, Z, ...
+	startTime string // clock ticks after boot; tells a reused pid apart
 }
 
-// groupAlive reports whether a process that is not a zombie is still in
-// process group pgid.
-func groupAlive(pgid int) bool {
-	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
+// readProc reads /proc/PID/stat; ok is false when the process is gone.
+func readProc(pid int) (info procInfo, ok bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procInfo{}, false
 	}
+	// After the parenthesised command: state(3) ppid(4) ... starttime(22).
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return procInfo{}, false
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 20 {
+		return procInfo{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return procInfo{pid: pid, ppid: ppid, state: f[0], startTime: f[19]}, true
+}
+
+// alive reports whether the process is still running (not a zombie) and is
+// the same process, not a new one with a reused pid.
+func (pi procInfo) alive() bool {
+	now, ok := readProc(pi.pid)
+	return ok && now.startTime == pi.startTime && now.state != "Z" && now.state != "X"
+}
+
+// descendants returns the processes below pid in the process tree.
+func descendants(pid int) []procInfo {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return true
+		return nil
 	}
+	children := map[int][]procInfo{}
 	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		n, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		// Fields after the parenthesised command: state ppid pgrp ...
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if f[2] == strconv.Itoa(pgid) {
-			return true
+		if info, ok := readProc(n); ok {
+			children[info.ppid] = append(children[info.ppid], info)
 		}
 	}
-	return false
+	var out []procInfo
+	queue := []int{pid}
+	for len(queue) > 0 {
+		next := queue[0]
+		queue = queue[1:]
+		for _, c := range children[next] {
+			out = append(out, c)
+			queue = append(queue, c.pid)
+		}
+	}
+	return out
 }
 
 // logTail returns the last n lines of the file at path, or a note saying why
