@@ -69,8 +69,13 @@ const aptLockPath = "/tmp/tributary-harness-apt.lock"
 // names the packages to install. It never starts or stops system services
 // itself (a package's own install scripts may start one).
 func EnsureCommands(ctx context.Context, cmds map[string]string) error {
-	if len(missingPackages(cmds)) == 0 {
+	pkgs := missingPackages(cmds)
+	if len(pkgs) == 0 {
 		return nil
+	}
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("ensure commands: missing commands; run as root: apt-get install -y %s (or scripts/install-deps.sh)",
+			strings.Join(pkgs, " "))
 	}
 	lock, err := os.OpenFile(aptLockPath, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
@@ -82,13 +87,9 @@ func EnsureCommands(ctx context.Context, cmds map[string]string) error {
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 
-	pkgs := missingPackages(cmds) // another process may have installed them meanwhile
+	pkgs = missingPackages(cmds) // another process may have installed them meanwhile
 	if len(pkgs) == 0 {
 		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("ensure commands: missing commands; run as root: apt-get install -y %s (or scripts/install-deps.sh)",
-			strings.Join(pkgs, " "))
 	}
 	if err := runApt(ctx, "update"); err != nil {
 		return err
