@@ -36,6 +36,10 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitConfig
 	}
+	// Signals are caught from the start, so that a SIGTERM during start-up
+	// also stops cleanly.
+	ctx, stop := signalContext(slog.New(slog.NewTextHandler(stderr, nil)))
+	defer stop()
 	cfg, err := config.LoadSource(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary reader: %v\n", err)
@@ -75,8 +79,6 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		ClientOpts:        kopts,
 		Logger:            log,
 	})
-	ctx, stop := signalContext(log)
-	defer stop()
 	log.Info("reader starting", "source", cfg.Name, "type", cfg.Type, "version", Version)
 	err = src.Run(ctx, sink)
 	if err != nil {
@@ -115,7 +117,7 @@ func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, re
 			Password:          m.Password.Reveal(),
 			TLS:               tlsCfg,
 			ServerID:          m.ServerID,
-			Include:           cfg.Tables.Match,
+			Include:           cfg.MatchTable,
 			Keys:              keys,
 			SkipWithoutKey:    cfg.Tables.WithoutPrimaryKey == config.NoKeySkip,
 			NoSnapshot:        cfg.Snapshot.Mode == config.SnapshotNever,
