@@ -51,10 +51,12 @@ type byteCharset struct {
 	// c1 maps 0x80-0x9F to the C1 controls U+0080-U+009F, as MySQL's
 	// ISO-8859 tables do (x/text leaves them undefined).
 	c1 bool
-	// fix lists the bytes MySQL maps differently from base. Bytes that base
-	// leaves undefined (U+FFFD) and fix does not list become '?', which is
-	// what MySQL's conversion to utf8mb4 returns for them.
+	// fix lists the bytes MySQL maps differently from base.
 	fix map[byte]rune
+	// undefined is what the bytes base leaves undefined (U+FFFD) and fix
+	// does not list become: what MySQL's conversion to utf8mb4 returns for
+	// them, '?' when zero.
+	undefined rune
 }
 
 // byteCharsets lists the single-byte character sets. Each table was compared
@@ -71,7 +73,7 @@ var byteCharsets = map[string]byteCharset{
 	"greek": {base: charmap.ISO8859_7, c1: true, fix: map[byte]rune{
 		0xA1: 0x02BD, 0xA2: 0x02BC, 0xA4: '?', 0xA5: '?', 0xAA: '?'}},
 	"hebrew":   {base: charmap.ISO8859_8, c1: true, fix: map[byte]rune{0xAF: 0x203E}},
-	"tis620":   {base: charmap.Windows874, c1: true, fix: map[byte]rune{0xA0: utf8.RuneError}},
+	"tis620":   {base: charmap.Windows874, c1: true, fix: map[byte]rune{0xA0: utf8.RuneError}, undefined: utf8.RuneError},
 	"cp1250":   {base: charmap.Windows1250},
 	"cp1251":   {base: charmap.Windows1251},
 	"cp1257":   {base: charmap.Windows1257},
@@ -135,7 +137,7 @@ func (bc byteCharset) table() *[256]rune {
 			r = rune(b)
 		default:
 			if r = bc.base.DecodeByte(b); r == utf8.RuneError {
-				r = '?'
+				r = cmp.Or(bc.undefined, '?')
 			}
 		}
 		t[i] = r
