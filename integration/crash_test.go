@@ -202,3 +202,14 @@ func TestMySQLBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestDemo runs `tributary demo` small: it must end with every table equal.
+func TestDemo(t *testing.T) {
+	out, err := exec.Command(binary, "demo", "-rows", "500", "-transactions", "300").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "  EQUAL ("); n != 2 {
+		t.Errorf("want 2 tables EQUAL, got %d:\n%s", n, out)
+	}
+}

@@ -4,6 +4,7 @@
 // Usage:
 //
 //	tributary reader -c sources/orders.yaml   read one source database into Kafka
+//	tributary demo                            the reader on embedded defaults
 //	tributary version
 package main
 
@@ -33,6 +34,7 @@ const usage = `tributary: change data capture from MySQL/MariaDB and PostgreSQL 
 
 Usage:
   tributary reader -c FILE [flags]   read one source database into Kafka
+  tributary demo [flags]             run the reader on embedded defaults and show Kafka equals the source
   tributary version                  print the version
 
 Run "tributary reader -h" for the reader's flags.
@@ -50,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "reader":
 		return cmdReader(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "tributary", Version)
 		return exitOK
