@@ -38,6 +38,7 @@ type textDecoder struct {
 	name  string
 	table *[256]rune        // single-byte character sets
 	enc   encoding.Encoding // multi-byte character sets
+	fix   map[rune]rune     // runes enc gives where MySQL has others
 }
 
 // utf8Charsets are the character sets whose bytes are already UTF-8. ASCII
@@ -87,24 +88,37 @@ var byteCharsets = map[string]byteCharset{
 	"koi8u": {base: charmap.KOI8U, fix: map[byte]rune{0x95: 0x2022, 0xAE: 0x255D, 0xBE: 0x256C}},
 }
 
+// multiCharset is a multi-byte MySQL character set: an x/text encoding and
+// the characters it decodes where MySQL's table has another one.
+type multiCharset struct {
+	enc encoding.Encoding
+	fix map[rune]rune
+}
+
+// jisFix maps the characters where x/text (WHATWG) follows Microsoft's
+// mapping of JIS X 0208 and MySQL's sjis and ujis follow JIS's: 0x815F is
+// '\\' in MySQL, '＼' in x/text. Those two have no code for the Microsoft
+// forms, so the fix cannot hit another character.
+var jisFix = map[rune]rune{'＼': '\\', '～': '〜', '∥': '‖', '－': '−', '￠': '¢', '￡': '£', '￢': '¬'}
+
 // multiCharsets lists the multi-byte character sets. The East Asian tables
-// of x/text follow the WHATWG encodings, which differ from MySQL's tables in
-// a few hundred code points (docs/types-mysql.md lists them); both read
-// paths decode the stored bytes with the same table, so they agree.
-var multiCharsets = map[string]encoding.Encoding{
-	"gbk":     simplifiedchinese.GBK,
-	"gb2312":  simplifiedchinese.GBK,
-	"gb18030": simplifiedchinese.GB18030,
-	"big5":    traditionalchinese.Big5,
-	"sjis":    japanese.ShiftJIS,
-	"cp932":   japanese.ShiftJIS,
-	"ujis":    japanese.EUCJP,
-	"eucjpms": japanese.EUCJP,
-	"euckr":   korean.EUCKR,
-	"ucs2":    unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM),
-	"utf16":   unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM),
-	"utf16le": unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM),
-	"utf32":   utf32.UTF32(utf32.BigEndian, utf32.IgnoreBOM),
+// of x/text follow the WHATWG encodings, which differ from MySQL's tables
+// in a few places docs/types-mysql.md lists; both read paths decode the
+// stored bytes with the same table, so they agree.
+var multiCharsets = map[string]multiCharset{
+	"gbk":     {enc: simplifiedchinese.GBK},
+	"gb2312":  {enc: simplifiedchinese.GBK, fix: map[rune]rune{'·': '・', '—': '―'}},
+	"gb18030": {enc: simplifiedchinese.GB18030},
+	"big5":    {enc: traditionalchinese.Big5},
+	"sjis":    {enc: japanese.ShiftJIS, fix: jisFix},
+	"cp932":   {enc: japanese.ShiftJIS},
+	"ujis":    {enc: japanese.EUCJP, fix: jisFix},
+	"eucjpms": {enc: japanese.EUCJP},
+	"euckr":   {enc: korean.EUCKR},
+	"ucs2":    {enc: unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)},
+	"utf16":   {enc: unicode.UTF16(unicode.BigEndian, unicode.IgnoreBOM)},
+	"utf16le": {enc: unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)},
+	"utf32":   {enc: utf32.UTF32(utf32.BigEndian, utf32.IgnoreBOM)},
 }
 
 // charsetDecoder returns the decoder of a MySQL character set name, or nil
@@ -119,8 +133,8 @@ func charsetDecoder(name string) (*textDecoder, error) {
 	if bc, ok := byteCharsets[name]; ok {
 		return &textDecoder{name: name, table: bc.table()}, nil
 	}
-	if enc := multiCharsets[name]; enc != nil {
-		return &textDecoder{name: name, enc: enc}, nil
+	if mc, ok := multiCharsets[name]; ok {
+		return &textDecoder{name: name, enc: mc.enc, fix: mc.fix}, nil
 	}
 	return nil, fmt.Errorf("character set %q: %w", name, errUnknownCharset)
 }
@@ -164,7 +178,10 @@ func (d *textDecoder) decode(b []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("decode %s text: %w", d.name, err)
 	}
-	return string(out), nil
+	if d.fix == nil {
+		return string(out), nil
+	}
+	return strings.Map(func(r rune) rune { return cmp.Or(d.fix[r], r) }, string(out)), nil
 }
 
 // textDecimal returns a DECIMAL in MySQL's canonical text: no leading

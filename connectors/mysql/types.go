@@ -553,6 +553,8 @@ func (c *column) fromBinlog(v any) (any, error) {
 			out, err = cd.text(c, []byte(x))
 		case []byte:
 			out, err = cd.text(c, x)
+		case *replication.JsonDiff:
+			err = errors.New("partial JSON update: set binlog_row_value_options='' on the server")
 		default:
 			err = fmt.Errorf("unexpected %T", v)
 		}

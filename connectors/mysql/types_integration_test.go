@@ -51,6 +51,11 @@ func v(pairs ...any) []itValue {
 	return out
 }
 
+// sqlString quotes s as a SQL string literal.
+func sqlString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `''`).Replace(s) + "'"
+}
+
 // numbered returns prefix0, prefix1... prefix(n-1).
 func numbered(prefix string, n int) []string {
 	out := make([]string, n)
@@ -82,8 +87,8 @@ var itCharsets = []struct {
 	{"latin5", "ığ", true}, {"latin7", "ąž", true}, {"koi8r", "При", true}, {"koi8u", "єї", true},
 	{"cp850", "éÿ", true}, {"cp852", "ąč", true}, {"cp866", "Пр", true}, {"macroman", "éü", true},
 	{"tis620", "กข", true}, {"ascii", "abc", false}, {"utf8mb3", "é中", false}, {"gbk", "中文", false},
-	{"gb2312", "中文", false}, {"big5", "中文", false}, {"sjis", "日本", false}, {"cp932", "日本①", false},
-	{"ujis", "日本", false}, {"eucjpms", "日本", false}, {"euckr", "한국", false}, {"ucs2", "aé中", false},
+	{"gb2312", "中文・―", false}, {"big5", "中文", false}, {"sjis", `日本\〜‖−¢£¬`, false}, {"cp932", "日本①＼～∥－￠￡￢", false},
+	{"ujis", `日本\〜‖−¢£¬`, false}, {"eucjpms", "日本＼～∥－￠￡￢", false}, {"euckr", "한국", false}, {"ucs2", "aé中", false},
 	{"utf16", "a𝄞", false}, {"utf16le", "a𝄞", false}, {"utf32", "a𝄞", false},
 }
 
@@ -153,12 +158,12 @@ func itColumns() []itColumn {
 	}
 	for _, cs := range itCharsets {
 		col := itColumn{name: "t_" + cs.charset, ddl: "VARCHAR(260) CHARACTER SET " + cs.charset,
-			vals: v("'"+cs.sample+"'", cs.sample)}
+			vals: v(sqlString(cs.sample), cs.sample)}
 		if cs.singleByte {
 			col.vals = append(col.vals, itValue{allBytes(), serverText{}})
 		}
-		cols = append(cols, col, itColumn{name: "c_" + cs.charset, ddl: "CHAR(4) CHARACTER SET " + cs.charset,
-			vals: v("'"+cs.sample+"  '", cs.sample)})
+		cols = append(cols, col, itColumn{name: "c_" + cs.charset, ddl: "CHAR(12) CHARACTER SET " + cs.charset,
+			vals: v(sqlString(cs.sample+"  "), cs.sample)})
 	}
 	return cols
 }

@@ -397,6 +397,11 @@ func TestValuesBad(t *testing.T) {
 			t.Errorf("%s: fromBinary(%q) = %#v, want an error", tt.col.ColumnType, tt.binary.String(), v)
 		}
 	}
+	// MySQL with binlog_row_value_options=PARTIAL_JSON logs a diff.
+	c, _ := columnFromInfo(ic("json", "json", ""))
+	if _, err := c.fromBinlog(&replication.JsonDiff{}); err == nil || !strings.Contains(err.Error(), "binlog_row_value_options") {
+		t.Errorf("partial JSON: err %v, want one naming binlog_row_value_options", err)
+	}
 }
 
 // The binlog events MariaDB 10.11 (binlog_row_metadata=FULL) wrote for
@@ -593,11 +598,16 @@ func TestCharsetDecoders(t *testing.T) {
 		{"tis620", "\xa1\xa0", "ก\ufffd"},
 		{"gbk", "\xd6\xd0\xce\xc4", "中文"},
 		{"gb2312", "\xd6\xd0", "中"},
+		{"gb2312", "\xa1\xa4\xa1\xaa", "・―"},
+		{"gbk", "\xa1\xa4\xa1\xaa", "·—"},
 		{"gb18030", "\x81\x30\x81\x30", "\u0080"},
 		{"big5", "\xa4\xa4", "中"},
 		{"sjis", "\x93\xfa\x96\x7b", "日本"},
+		{"sjis", "\x81\x5f\x81\x60\x81\x61\x81\x7c\x81\x91\x81\x92\x81\xca", "\\〜‖−¢£¬"}, // JIS's mapping, not Microsoft's
 		{"cp932", "\x87\x40", "①"},
+		{"cp932", "\x81\x5f\x81\x60", "＼～"}, // Microsoft's mapping, as in MySQL
 		{"ujis", "\xc6\xfc", "日"},
+		{"ujis", "\xa1\xc0\xa1\xc1", "\\〜"},
 		{"eucjpms", "\xc6\xfc", "日"},
 		{"euckr", "\xc7\xd1", "한"},
 		{"ucs2", "\x00a\x00\xe9", "aé"},
