@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,6 +144,13 @@ var binlogTypes = map[byte]byte{
 	gomysql.MYSQL_TYPE_TIME2:      gomysql.MYSQL_TYPE_TIME,
 	gomysql.MYSQL_TYPE_NEWDATE:    gomysql.MYSQL_TYPE_DATE,
 	gomysql.MYSQL_TYPE_VAR_STRING: gomysql.MYSQL_TYPE_VARCHAR,
+}
+
+// binlogTypeNames names the binlog types without a mapping, for errors.
+var binlogTypeNames = map[byte]string{
+	gomysql.MYSQL_TYPE_VECTOR:  "vector",
+	gomysql.MYSQL_TYPE_DECIMAL: "decimal of MySQL before 5.0",
+	gomysql.MYSQL_TYPE_NULL:    "null",
 }
 
 // blobLengths gives the maximum length of a TEXT or BLOB from the size of
@@ -375,7 +383,7 @@ func (m *tableMeta) colSpec(i int) (colSpec, error) {
 	s.sqlType, s.length = binlogRealType(typ, meta)
 	row, ok := typeRows[s.sqlType]
 	if !ok {
-		return s, unsupportedType(s.name, fmt.Sprintf("with binlog type code %d", typ))
+		return s, unsupportedType(s.name, cmp.Or(binlogTypeNames[typ], fmt.Sprintf("code %d", typ)))
 	}
 	var err error
 	switch row.param {

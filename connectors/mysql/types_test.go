@@ -535,8 +535,8 @@ func TestColumnsFromTableMapErrors(t *testing.T) {
 		ColumnType: []byte{gomysql.MYSQL_TYPE_VECTOR}, ColumnMeta: []uint16{4}, NullBitmap: []byte{1},
 		ColumnName: [][]byte{[]byte("v")}}
 	_, err := columnsFromTableMap(vector, testCollations)
-	if !errors.Is(err, errUnsupportedType) || !strings.Contains(err.Error(), "d.t") || !strings.Contains(err.Error(), "column v") {
-		t.Errorf("vector: err %v, want errUnsupportedType naming d.t and v", err)
+	if !errors.Is(err, errUnsupportedType) || !strings.Contains(err.Error(), "table d.t: column v: type vector") {
+		t.Errorf("vector: err %v, want errUnsupportedType naming d.t, v and vector", err)
 	}
 	// VARCHAR(10) in collation 11 (ascii_general_ci), which charsetOf does
 	// not know.
