@@ -133,7 +133,7 @@ func TestColumnFromInfoUnsupported(t *testing.T) {
 	}
 }
 
-func TestParseMembers(t *testing.T) {
+func TestColumnMembers(t *testing.T) {
 	for _, tt := range []struct {
 		columnType string
 		want       []string
@@ -332,7 +332,7 @@ func members64() []string {
 
 func setOf64() string { return "set('" + strings.Join(members64(), "','") + "')" }
 
-func TestValuesFromBothPaths(t *testing.T) {
+func TestColumnValuesFromBothPaths(t *testing.T) {
 	for _, tt := range valueTests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := columnFromInfo(tt.col)
@@ -354,7 +354,7 @@ func TestValuesFromBothPaths(t *testing.T) {
 	}
 }
 
-func TestValuesNull(t *testing.T) {
+func TestColumnValuesNull(t *testing.T) {
 	for _, tt := range mappingTests {
 		c, err := columnFromInfo(tt.info)
 		if err != nil {
@@ -368,7 +368,7 @@ func TestValuesNull(t *testing.T) {
 	}
 }
 
-func TestValuesBad(t *testing.T) {
+func TestColumnValuesBad(t *testing.T) {
 	for _, tt := range []struct {
 		col    infoColumn
 		binlog any
@@ -548,7 +548,7 @@ func TestColumnsFromTableMapErrors(t *testing.T) {
 	}
 }
 
-func TestSelectExpr(t *testing.T) {
+func TestColumnSelectExpr(t *testing.T) {
 	for _, tt := range []struct {
 		info infoColumn
 		want string
@@ -636,7 +636,7 @@ func TestCharsetDecoders(t *testing.T) {
 	}
 }
 
-func TestCanonicalJSON(t *testing.T) {
+func TestTypeJSONCanonical(t *testing.T) {
 	for _, tt := range []struct{ in, want string }{
 		{`{"b": 1, "a": [1.0, "x<y"], "aa": null}`, `{"a":[1,"x<y"],"b":1,"aa":null}`},
 		{`{"a":[1,"x\u003cy"],"aa":null,"b":1}`, `{"a":[1,"x<y"],"b":1,"aa":null}`},
@@ -656,7 +656,7 @@ func TestCanonicalJSON(t *testing.T) {
 	}
 }
 
-func TestDaysFromCivil(t *testing.T) {
+func TestTypeDaysFromCivil(t *testing.T) {
 	for d := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.AddDate(0, 0, 97) {
 		if got, want := daysFromCivil(int64(d.Year()), int64(d.Month()), int64(d.Day())), d.Unix()/86400; got != want {
 			t.Fatalf("daysFromCivil(%s) = %d, want %d", d.Format("2006-01-02"), got, want)
