@@ -23,7 +23,7 @@ var errNoRowMetadata = errors.New("binlog table map has no column metadata: set 
 
 // errUnsupportedType is returned for a column whose type has no neutral
 // mapping.
-var errUnsupportedType = errors.New("unsupportedType column type")
+var errUnsupportedType = errors.New("unsupported column type")
 
 // column describes one source column as the reader decodes it. The same
 // table gives the same column from columnFromInfo and columnsFromTableMap,
