@@ -128,6 +128,10 @@ func TestColumnFromInfoUnsupported(t *testing.T) {
 			t.Errorf("%s: error %q does not name the column and the way out", tt.info.ColumnType, err)
 		}
 	}
+	_, err := columnFromInfo(ic("vector", "vector(3)", ""))
+	if want := "column c: type vector(3): unsupported column type (exclude the table with tables.exclude)"; err == nil || err.Error() != want {
+		t.Errorf("vector: error %q, want %q", err, want)
+	}
 	if _, err := columnFromInfo(ic("enum", "enum('a", "utf8mb4")); err == nil {
 		t.Error("unterminated enum member parsed")
 	}
