@@ -187,6 +187,26 @@ func TestMySQLBadInput(t *testing.T) {
 			}
 		})
 	}
+	t.Run("missing-privileges", func(t *testing.T) {
+		execAll(t, good, "CREATE USER weak IDENTIFIED BY 'weak'", "GRANT SELECT ON *.* TO weak")
+		cfg := strings.Replace(readerConfig(t, good, k, "weak", ""), "", "", 1)
+		data, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, []byte(strings.Replace(string(data), "user: "+good.User, "user: weak", 1)), 0o600)
+		p := startReaderProcess(t, cfg, "weak")
+		code, out := waitExit(t, p)
+		if code != 3 || !strings.Contains(out, "GRANT REPLICATION SLAVE, REPLICATION CLIENT") {
+			t.Errorf("exit code %d (want 3), output:\n%s", code, out)
+		}
+	})
+	t.Run("kafka-unreachable", func(t *testing.T) {
+		port, _ := harness.FreePort()
+		cfg := readerConfig(t, good, &harness.Kafka{Addrs: []string{fmt.Sprintf("127.0.0.1:%d", port)}}, "nokafka", "")
+		p := startReaderProcess(t, cfg, good.Password)
+		code, out := waitExit(t, p)
+		if code != 1 || !strings.Contains(out, "is Kafka reachable") {
+			t.Errorf("exit code %d (want 1), output:\n%s", code, out)
+		}
+	})
 	t.Run("malformed-config", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "bad.yaml")
 		os.WriteFile(path, []byte("name: x\ntype: mysql\nmysql:\n  host: h\n  pasword: y\n"), 0o600)
@@ -211,5 +231,78 @@ func TestDemo(t *testing.T) {
 	}
 	if n := strings.Count(string(out), "  EQUAL ("); n != 2 {
 		t.Errorf("want 2 tables EQUAL, got %d:\n%s", n, out)
+	}
+}
+
+// waitExit waits for a reader process to exit and returns its code and
+// output.
+func waitExit(t *testing.T, p *readerProcess) (int, string) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), p.out.String()
+		}
+		return 0, p.out.String()
+	case <-time.After(60 * time.Second):
+		t.Fatalf("reader still running after 60s:\n%s", p.out)
+	}
+	return 0, ""
+}
+
+// TestMySQLPurgedPosition purges the binlogs a stopped reader still needs:
+// the restart must fail with exit code 3 and say how to recover, and
+// --reset-position must recover with the topics equal to the source.
+func TestMySQLPurgedPosition(t *testing.T) {
+	ctx := context.Background()
+	m := harness.MariaDBT(t, harness.MariaDBOptions{})
+	k := harness.KafkaT(t, harness.KafkaOptions{})
+	execAll(t, m, shopSchema...)
+	w := newWorkload(m, 5)
+	w.seed(ctx, t, 500)
+	cfg := readerConfig(t, m, k, "purge", "")
+	p := startReaderProcess(t, cfg, m.Password)
+	waitCaughtUp(t, m, k, "purge", "purge", 60*time.Second)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code, out := waitExit(t, p); code != 0 {
+		t.Fatalf("reader exit code %d:\n%s", code, out)
+	}
+	w.run(ctx, t, 100)
+	execAll(t, m, "FLUSH BINARY LOGS", "DELETE FROM shop.orders WHERE id < 50", "FLUSH BINARY LOGS")
+	conn, err := m.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Execute("SHOW MASTER STATUS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, _ := res.GetString(0, 0)
+	// The server keeps a file a dump thread still reads; the old reader's
+	// thread goes away once the server notices its closed connection.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		execAll(t, m, "PURGE BINARY LOGS TO '"+current+"'")
+		res, err := conn.Execute("SHOW BINARY LOGS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first, _ := res.GetString(0, 0); first == current {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("binlogs before %s are still there (first %s)", current, first)
+		}
+	}
+
+	p = startReaderProcess(t, cfg, m.Password)
+	code, out := waitExit(t, p)
+	if code != 3 || !strings.Contains(out, "binlog position purged") || !strings.Contains(out, "--reset-position") {
+		t.Fatalf("exit code %d (want 3), output:\n%s", code, out)
+	}
+	p = startReaderProcess(t, cfg, m.Password, "--reset-position")
+	waitCaughtUp(t, m, k, "purge", "purge", 60*time.Second)
+	for _, id := range shopTables("orders", "items", "kv") {
+		compareTable(t, conn, k, "purge", id)
 	}
 }

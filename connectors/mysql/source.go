@@ -118,20 +118,23 @@ func fatal(err error) error { return &FatalError{Err: err} }
 // longer on the server.
 var ErrPositionPurged = errors.New("binlog position purged")
 
-// Run reads the source into sink until ctx ends. Transient failures (lost
-// connections, Kafka errors) restart the reader from the last committed
-// checkpoint after a backoff; a *FatalError is returned at once.
+// Run reads the source into sink until ctx ends. Once the reader has
+// started streaming, transient failures (lost connections, Kafka errors)
+// restart it from the last committed checkpoint after a backoff. A failure
+// before it ever streamed (an unreachable server or broker at start), and a
+// *FatalError at any time, are returned at once.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
 	backoff := time.Second
+	started := false
 	for {
 		start := time.Now()
-		err := s.runOnce(ctx, sink)
+		err := s.runOnce(ctx, sink, &started)
 		sink.Close()
 		if ctx.Err() != nil {
 			return nil
 		}
 		var fe *FatalError
-		if errors.As(err, &fe) {
+		if errors.As(err, &fe) || !started {
 			return err
 		}
 		if time.Since(start) > time.Minute {

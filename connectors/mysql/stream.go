@@ -48,7 +48,7 @@ type reader struct {
 
 // runOnce runs the reader from the committed checkpoint until an error or
 // the end of ctx.
-func (s *Source) runOnce(ctx context.Context, sink connectors.Sink) error {
+func (s *Source) runOnce(ctx context.Context, sink connectors.Sink, started *bool) error {
 	raw, err := sink.Open(ctx)
 	if err != nil {
 		return err
@@ -73,7 +73,7 @@ func (s *Source) runOnce(ctx context.Context, sink connectors.Sink) error {
 	if err := r.start(ctx); err != nil {
 		return err
 	}
-	return r.loop(ctx)
+	return r.loop(ctx, started)
 }
 
 // start positions the reader: from the checkpoint, or from the server's
@@ -278,7 +278,7 @@ type eventOrErr struct {
 
 // loop is the event loop: binlog events, snapshot chunks and the commit
 // timer, all handled on this goroutine.
-func (r *reader) loop(ctx context.Context) error {
+func (r *reader) loop(ctx context.Context, started *bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bs, st, err := r.syncer()
@@ -286,6 +286,7 @@ func (r *reader) loop(ctx context.Context) error {
 		return err
 	}
 	defer bs.Close()
+	*started = true
 	events := make(chan eventOrErr, 4096)
 	go func() {
 		for {
