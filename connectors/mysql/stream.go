@@ -252,6 +252,7 @@ func (r *reader) syncer() (*replication.BinlogSyncer, *replication.BinlogStreame
 		TLSConfig:               r.s.cfg.TLS,
 		Charset:                 "utf8mb4",
 		TimestampStringLocation: time.UTC,
+		RenderJSONAsMySQLText:   true, // JSON text faithful to the source (see types.go)
 		HeartbeatPeriod:         r.s.cfg.HeartbeatInterval,
 		ReadTimeout:             3 * r.s.cfg.HeartbeatInterval,
 		DisableRetrySync:        true,
