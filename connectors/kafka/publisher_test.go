@@ -1,0 +1,140 @@
+package kafka
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/schema"
+)
+
+func newCluster(t *testing.T) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func testTable() *schema.Table {
+	t := &schema.Table{ID: schema.TableID{Database: "db", Name: "t"}, Version: 1, Key: []string{"id"},
+		Columns: []schema.Column{{Name: "id", Type: schema.Type{Kind: schema.KindInt64}}, {Name: "v", Type: schema.Type{Kind: schema.KindString}, Nullable: true}}}
+	if err := t.Prepare(); err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func readAll(t *testing.T, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	var out []*kgo.Record
+	if err := ReadTopic(context.Background(), brokers, nil, topic, func(r *kgo.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPublisherExactlyOnce checks the contract the readers rely on:
+// records and the checkpoint commit together, an uncommitted transaction is
+// invisible, and a new publisher fences the old one.
+func TestPublisherExactlyOnce(t *testing.T) {
+	ctx := context.Background()
+	brokers := newCluster(t)
+	cfg := PublisherConfig{Brokers: brokers, TopicPrefix: "p", CheckpointKey: "src", Partitions: 3}
+	tbl := testTable()
+
+	p1 := NewPublisher(cfg)
+	cp, err := p1.Open(ctx)
+	if err != nil || cp != nil {
+		t.Fatalf("new publisher: checkpoint %q, err %v", cp, err)
+	}
+	if err := p1.AddSchema(ctx, tbl); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := p1.Add(ctx, &schema.Event{Table: tbl, Op: schema.OpCreate, After: []any{int64(i), "x"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p1.Add(ctx, &schema.Event{Table: tbl, Op: schema.OpDelete, Before: []any{int64(3), "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.Commit(ctx, []byte("cp1")); err != nil {
+		t.Fatal(err)
+	}
+	// An open transaction: staged but never committed.
+	if err := p1.Add(ctx, &schema.Event{Table: tbl, Op: schema.OpCreate, After: []any{int64(100), "lost"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p1.cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second instance fences the first and sees only committed state.
+	p2 := NewPublisher(cfg)
+	defer p2.Close()
+	cp, err = p2.Open(ctx)
+	if err != nil || string(cp) != "cp1" {
+		t.Fatalf("reopen: checkpoint %q, err %v", cp, err)
+	}
+	if err := p1.Commit(ctx, []byte("zombie")); err == nil {
+		t.Error("the fenced publisher committed")
+	}
+	p1.Close()
+	topic := schema.TopicName("p", tbl.ID)
+	recs := readAll(t, brokers, topic)
+	if len(recs) != 12 { // 10 creates, a delete and its tombstone
+		t.Fatalf("topic has %d committed records, want 12", len(recs))
+	}
+	tombstones := 0
+	for _, r := range recs {
+		if r.Value == nil {
+			tombstones++
+			if string(r.Key) != `{"id":3}` {
+				t.Errorf("tombstone key %s", r.Key)
+			}
+		}
+	}
+	if tombstones != 1 {
+		t.Errorf("%d tombstones, want 1", tombstones)
+	}
+	schemas, err := p2.Schemas(ctx)
+	if err != nil || len(schemas) != 1 || !schemas[0].SameShape(tbl) {
+		t.Errorf("schemas %v, err %v", schemas, err)
+	}
+
+	// A truncate reaches every partition.
+	if err := p2.Add(ctx, &schema.Event{Table: tbl, Op: schema.OpTruncate}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Commit(ctx, []byte("cp2")); err != nil {
+		t.Fatal(err)
+	}
+	parts := map[int32]bool{}
+	for _, r := range readAll(t, brokers, topic) {
+		if string(r.Key) == truncateKey {
+			parts[r.Partition] = true
+		}
+	}
+	if len(parts) != 3 {
+		t.Errorf("truncate reached partitions %v, want all 3", parts)
+	}
+}
+
+// TestReadTopicMissing reads a topic that does not exist as empty.
+func TestReadTopicMissing(t *testing.T) {
+	brokers := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ReadTopic(ctx, brokers, nil, "nope", func(*kgo.Record) error { t.Error("record"); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
