@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -111,7 +112,7 @@ func DecodeImage(data json.RawMessage, t *Table) ([]any, error) {
 		if i < 0 {
 			return nil, fmt.Errorf("%s v%d has no column %q", t.ID, t.Version, name)
 		}
-		x, err := DecodeValue(t.Columns[i].Type.Kind, v)
+		x, err := DecodeTypedValue(t.Columns[i].Type, v)
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", name, err)
 		}
@@ -159,9 +160,94 @@ func DecodeValue(k Kind, data json.RawMessage) (any, error) {
 			return nil, err
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			// Years outside 0000-9999 (Postgres timestamps, and the
+			// infinities mapped to the int64 limits), which AppendValue
+			// writes with more digits or a sign.
+			if us, ok := parseWideYear(s); ok {
+				return us, nil
+			}
+		}
 		return t.UnixMicro(), err
+	case KindTimeTZ, KindInet, KindMACAddr, KindVarBit:
+		var s string
+		err := json.Unmarshal(data, &s)
+		return s, err
+	case KindInterval:
+		var s string
+		if err := json.Unmarshal(data, &s); err != nil {
+			return nil, err
+		}
+		return ParseInterval(s)
+	case KindMap:
+		var m map[string]*string
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, err
+		}
+		out := make(map[string]any, len(m))
+		for k, v := range m {
+			if v == nil {
+				out[k] = nil
+			} else {
+				out[k] = *v
+			}
+		}
+		return out, nil
+	case KindArray:
+		return nil, fmt.Errorf("kind array needs its element type: use DecodeTypedValue")
 	}
 	return nil, fmt.Errorf("unknown kind %q", k)
+}
+
+// DecodeTypedValue decodes the JSON form of one value of type t: like
+// DecodeValue, and also for arrays (see AppendTypedValue).
+func DecodeTypedValue(t Type, data json.RawMessage) (any, error) {
+	if t.Kind != KindArray || string(data) == "null" {
+		return DecodeValue(t.Kind, data)
+	}
+	if t.Elem == nil || t.Elem.Kind == KindArray {
+		return nil, fmt.Errorf("array type %s: want a non-array element type", t)
+	}
+	return decodeArray(*t.Elem, data)
+}
+
+func decodeArray(elem Type, data json.RawMessage) (any, error) {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	out := make([]any, len(raw))
+	for i, r := range raw {
+		var err error
+		if r = bytes.TrimSpace(r); len(r) > 0 && r[0] == '[' {
+			out[i], err = decodeArray(elem, r)
+		} else {
+			out[i], err = DecodeValue(elem.Kind, r)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("array element %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+// parseWideYear parses "[-]YYYYY-MM-DDTHH:MM:SS[.f]Z", the form Go writes
+// for years outside 0000-9999, into microseconds since the epoch.
+func parseWideYear(s string) (int64, bool) {
+	i := strings.IndexByte(s[min(1, len(s)):], '-') + min(1, len(s))
+	if i <= 0 {
+		return 0, false
+	}
+	year, err := strconv.Atoi(s[:i])
+	if err != nil {
+		return 0, false
+	}
+	rest, err := time.Parse(time.RFC3339Nano, "2000"+s[i:])
+	if err != nil {
+		return 0, false
+	}
+	t := time.Date(year, rest.Month(), rest.Day(), rest.Hour(), rest.Minute(), rest.Second(), rest.Nanosecond(), time.UTC)
+	return t.UnixMicro(), true
 }
 
 func decodeFloat(data json.RawMessage, bits int) (float64, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -163,7 +164,7 @@ func appendImage(b []byte, t *Table, img []any, unchanged []bool, only []int) ([
 		b = appendString(b, c.Name)
 		b = append(b, ':')
 		var err error
-		b, err = AppendValue(b, c.Type.Kind, img[i])
+		b, err = AppendTypedValue(b, c.Type, img[i])
 		if err != nil {
 			return fmt.Errorf("encode %s.%s: %w", t.ID, c.Name, err)
 		}
@@ -232,10 +233,87 @@ func AppendValue(b []byte, k Kind, v any) ([]byte, error) {
 			b = time.UnixMicro(x).UTC().AppendFormat(b, "2006-01-02T15:04:05.999999Z")
 			return append(b, '"'), nil
 		}
+	case KindTimeTZ, KindInet, KindMACAddr, KindVarBit:
+		if x, ok := v.(string); ok {
+			return appendString(b, x), nil
+		}
+	case KindInterval:
+		if x, ok := v.(Interval); ok {
+			return appendString(b, x.String()), nil
+		}
+	case KindMap:
+		if x, ok := v.(map[string]any); ok {
+			return appendMap(b, x)
+		}
+	case KindArray:
+		return b, fmt.Errorf("kind array needs its element type: use AppendTypedValue")
 	default:
 		return b, fmt.Errorf("unknown kind %q", k)
 	}
 	return b, fmt.Errorf("kind %s cannot hold %T", k, v)
+}
+
+// AppendTypedValue appends the JSON form of one value of type t: like
+// AppendValue, and also for arrays, whose elements take the form of t.Elem.
+// A []any inside an array value is a further dimension.
+func AppendTypedValue(b []byte, t Type, v any) ([]byte, error) {
+	if t.Kind != KindArray || v == nil {
+		return AppendValue(b, t.Kind, v)
+	}
+	if t.Elem == nil || t.Elem.Kind == KindArray {
+		return b, fmt.Errorf("array type %s: want a non-array element type", t)
+	}
+	return appendArray(b, *t.Elem, v)
+}
+
+func appendArray(b []byte, elem Type, v any) ([]byte, error) {
+	items, ok := v.([]any)
+	if !ok {
+		return b, fmt.Errorf("kind array cannot hold %T", v)
+	}
+	b = append(b, '[')
+	for i, x := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if _, nested := x.([]any); nested {
+			b, err = appendArray(b, elem, x)
+		} else {
+			b, err = AppendValue(b, elem.Kind, x)
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
+}
+
+// appendMap appends a map of string or nil values as a JSON object with
+// sorted keys.
+func appendMap(b []byte, m map[string]any) ([]byte, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		switch x := m[k].(type) {
+		case nil:
+			b = append(b, "null"...)
+		case string:
+			b = appendString(b, x)
+		default:
+			return b, fmt.Errorf("kind map cannot hold a %T value", x)
+		}
+	}
+	return append(b, '}'), nil
 }
 
 func appendFloat(b []byte, f float64, bits int) []byte {
