@@ -1,0 +1,238 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// codeUndefinedTable is the SQLSTATE of a missing table.
+const codeUndefinedTable = "42P01"
+
+// worker reads the chunks of the tables it is given, one table at a time,
+// on its own connection.
+func (sn *snapshotter) worker(ctx context.Context) {
+	var conn *pgx.Conn
+	defer func() {
+		if conn != nil {
+			conn.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case run := <-sn.jobs:
+			conn = sn.runTable(ctx, conn, run)
+		}
+	}
+}
+
+// chunkShape caches, for a run, the schema and decoders of the result
+// columns it last saw.
+type chunkShape struct {
+	fields []pgconn.FieldDescription
+	sch    *schema.Table
+	decs   []decoder
+}
+
+// runTable reads a table's chunks from run.after until the end, a
+// failure, or the run's cancellation. It returns the connection to reuse,
+// nil when it was closed.
+func (sn *snapshotter) runTable(ctx context.Context, conn *pgx.Conn, run *tableRun) *pgx.Conn {
+	send := func(res chunkResult) bool {
+		select {
+		case sn.results <- res:
+			return true
+		case <-run.ctx.Done():
+			return false
+		}
+	}
+	var info *tableInfo
+	var shape chunkShape
+	after := run.after
+	for seq := 0; ; seq++ {
+		select {
+		case <-run.ctx.Done():
+			return conn
+		case <-run.credit:
+		}
+		if conn == nil {
+			c, err := sn.r.s.connect(run.ctx)
+			if err != nil {
+				send(chunkResult{run: run, err: err})
+				return nil
+			}
+			conn = c
+		}
+		var err error
+		if info == nil {
+			if info, err = loadTable(run.ctx, conn, run.id); err == nil && info == nil {
+				send(chunkResult{run: run, gone: true})
+				return conn
+			}
+		}
+		res := chunkResult{run: run, after: after, window: fmt.Sprintf("%s.%d.%d", sn.token, run.gen, seq)}
+		if err == nil {
+			err = sn.chunk(run.ctx, conn, info, &shape, &res)
+		}
+		if run.ctx.Err() != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil
+		}
+		if err != nil {
+			res.err = err
+			if pgCode(err) == codeUndefinedTable {
+				res.err, res.gone = nil, true
+			}
+			conn.Close(context.WithoutCancel(ctx))
+			conn = nil
+		}
+		if !send(res) || res.err != nil || res.gone || res.done {
+			return conn
+		}
+		after = res.last
+	}
+}
+
+// chunk writes the low watermark, reads the rows after res.after in key
+// order, and writes the high watermark.
+func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInfo, shape *chunkShape, res *chunkResult) error {
+	run := res.run
+	res.total = info.rows
+	if err := sn.emitWatermark(ctx, conn, "low", res); err != nil {
+		return err
+	}
+	size := sn.r.s.cfg.ChunkSize
+	sql, args := chunkQuery(info, run.key, res.after, size)
+	rr := conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil)
+	if fields := rr.FieldDescriptions(); !shape.same(fields) {
+		// The first chunk, or the table changed: read the catalog (the
+		// connection must be free for it), then select again; any select
+		// after the low watermark is a valid chunk.
+		fields = slices.Clone(fields)
+		if _, err := rr.Close(); err != nil {
+			return err
+		}
+		if err := sn.shapeOf(ctx, conn, run.id, fields, shape); err != nil {
+			return err
+		}
+		rr = conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil)
+		if !shape.same(rr.FieldDescriptions()) {
+			rr.Close()
+			return fmt.Errorf("snapshot %s: the table changed while being read; will retry", run.id)
+		}
+	}
+	res.sch = shape.sch
+	keyPos := shape.sch.KeyIndex
+	raw := make([]string, len(keyPos))
+	for rr.NextRow() {
+		vals := rr.Values()
+		row := make([]any, len(vals))
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			x, err := shape.decs[i](v)
+			if err != nil {
+				rr.Close()
+				return fmt.Errorf("decode %s.%s: %w", run.id, shape.sch.Columns[i].Name, err)
+			}
+			row[i] = x
+		}
+		k, err := schema.AppendKey(nil, &schema.Event{Table: shape.sch, After: row})
+		if err != nil {
+			rr.Close()
+			return err
+		}
+		for j, i := range keyPos {
+			raw[j] = string(vals[i])
+		}
+		res.rows = append(res.rows, row)
+		res.keys = append(res.keys, string(k))
+	}
+	if _, err := rr.Close(); err != nil {
+		return err
+	}
+	res.last = raw
+	res.done = len(res.rows) < size
+	return sn.emitWatermark(ctx, conn, "high", res)
+}
+
+// same reports whether fields are the columns the cached shape is for.
+func (shape *chunkShape) same(fields []pgconn.FieldDescription) bool {
+	if shape.sch == nil || len(fields) != len(shape.fields) {
+		return false
+	}
+	for i, f := range fields {
+		g := shape.fields[i]
+		if f.Name != g.Name || f.DataTypeOID != g.DataTypeOID || f.TypeModifier != g.TypeModifier {
+			return false
+		}
+	}
+	return true
+}
+
+// shapeOf reads the schema and decoders of a chunk's result columns.
+func (sn *snapshotter) shapeOf(ctx context.Context, conn *pgx.Conn, id schema.TableID, fields []pgconn.FieldDescription, shape *chunkShape) error {
+	cols := make([]catColumn, len(fields))
+	for i, f := range fields {
+		cols[i] = catColumn{name: f.Name, typ: f.DataTypeOID, typmod: f.TypeModifier}
+	}
+	sch, decs, prob, err := sn.r.reg.build(ctx, conn, id, cols, nil)
+	switch {
+	case err != nil:
+		return err
+	case prob != nil:
+		return fatal(fmt.Errorf("snapshot %s: %s", id, prob))
+	case sch == nil:
+		return fmt.Errorf("snapshot %s: the table has no key", id)
+	}
+	shape.fields = append(shape.fields[:0], fields...)
+	shape.sch, shape.decs = sch, decs
+	return nil
+}
+
+// chunkQuery selects the rows after the key values after (text, in key
+// order), in key order. A partitioned table is read through its root;
+// an ordinary one without its inheritance children, which publish apart.
+func chunkQuery(info *tableInfo, key []string, after []string, size int) (string, [][]byte) {
+	var b strings.Builder
+	b.WriteString("SELECT * FROM ")
+	if info.kind != 'p' {
+		b.WriteString("ONLY ")
+	}
+	b.WriteString(quoteTable(info.id))
+	cols := make([]string, len(key))
+	for i, k := range key {
+		cols[i] = quoteIdent(k)
+	}
+	var args [][]byte
+	if after != nil {
+		marks := make([]string, len(after))
+		for i, a := range after {
+			marks[i] = "$" + strconv.Itoa(i+1)
+			args = append(args, []byte(a))
+		}
+		fmt.Fprintf(&b, " WHERE (%s) > (%s)", strings.Join(cols, ", "), strings.Join(marks, ", "))
+	}
+	fmt.Fprintf(&b, " ORDER BY %s LIMIT %d", strings.Join(cols, ", "), size)
+	return b.String(), args
+}
+
+// emitWatermark commits a watermark message on its own.
+func (sn *snapshotter) emitWatermark(ctx context.Context, conn *pgx.Conn, kind string, res *chunkResult) error {
+	content, _ := json.Marshal(wmMessage{Kind: kind, Window: res.window, Table: res.run.id.String(), Gen: res.run.gen})
+	if _, err := conn.Exec(ctx, `SELECT pg_logical_emit_message(true, $1, $2)`, sn.r.s.watermarkPrefix(), string(content)); err != nil {
+		return fmt.Errorf("write %s watermark: %w", kind, err)
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/jackc/pglogrepl"
+
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// relationFor returns the resolved relation of a change, resolving it
+// (and publishing a new schema version) on first use. It returns nil for
+// a relation the reader does not capture.
+func (r *reader) relationFor(ctx context.Context, oid uint32) (*relation, error) {
+	rel := r.reg.rels[oid]
+	if rel == nil {
+		return nil, fmt.Errorf("pgoutput: change for relation %d, which was never described", oid)
+	}
+	if !rel.resolved {
+		a, err := r.reg.resolve(ctx, r.q, rel)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.adopted(ctx, rel.id, a); err != nil {
+			return nil, err
+		}
+	}
+	if rel.t == nil || rel.t.skip {
+		return nil, nil
+	}
+	return rel, nil
+}
+
+// adopted publishes a new schema version, records it in the checkpoint,
+// and queues a snapshot when the change rewrote stored values.
+func (r *reader) adopted(ctx context.Context, id schema.TableID, a adoption) error {
+	if a.sch == nil {
+		return nil
+	}
+	if err := r.sink.AddSchema(ctx, a.sch); err != nil {
+		return err
+	}
+	st := r.cp.Tables[id.String()]
+	if st == nil {
+		// A table first seen while streaming needs no snapshot: every row
+		// it has came through the stream.
+		st = &tableState{Snapshot: snapDone}
+		r.cp.Tables[id.String()] = st
+	}
+	st.Version = a.sch.Version
+	r.dirty = true
+	r.s.log.Info("schema version", "table", id, "version", a.sch.Version, "columns", len(a.sch.Columns))
+	if a.rewrites {
+		r.s.log.Info("a column was added or retyped: snapshotting the table again, since existing rows changed without row events", "table", id)
+		r.queueSnapshot(id)
+	}
+	return nil
+}
+
+// decodeTuple turns a tuple into an image. unchanged, when not nil, gets
+// the positions of unchanged TOAST values; without it they are an error.
+func decodeTuple(rel *relation, cols []tupleCol, unchanged *[]bool) ([]any, error) {
+	if len(cols) != len(rel.decs) {
+		return nil, fmt.Errorf("pgoutput: tuple of %s has %d columns, relation has %d", rel.id, len(cols), len(rel.decs))
+	}
+	img := make([]any, len(cols))
+	for i, c := range cols {
+		switch c.kind {
+		case colNull:
+		case colUnchanged:
+			if unchanged == nil {
+				return nil, fmt.Errorf("pgoutput: unchanged TOAST value in a tuple that must be complete (%s.%s)", rel.id, rel.sch.Columns[i].Name)
+			}
+			if *unchanged == nil {
+				*unchanged = make([]bool, len(cols))
+			}
+			(*unchanged)[i] = true
+		case colText:
+			v, err := rel.decs[i](c.data)
+			if err != nil {
+				return nil, fmt.Errorf("decode %s.%s: %w", rel.id, rel.sch.Columns[i].Name, err)
+			}
+			img[i] = v
+		default:
+			return nil, fmt.Errorf("pgoutput: binary value for %s.%s: the reader asks for text", rel.id, rel.sch.Columns[i].Name)
+		}
+	}
+	return img, nil
+}
+
+// rowChange stages the events of one row message of the open transaction.
+func (r *reader) rowChange(ctx context.Context, data []byte, streamed bool) error {
+	c := &r.chg
+	if err := parseChange(data, streamed, c); err != nil {
+		return fmt.Errorf("pgoutput: %w", err)
+	}
+	rel, err := r.relationFor(ctx, c.rel)
+	if err != nil || rel == nil {
+		return err
+	}
+	n := r.tx.rows
+	r.tx.rows++
+	if r.tx.skip > 0 {
+		r.tx.skip--
+		return nil
+	}
+	events, err := r.events(rel, c)
+	var unknown *errUnknownLabel
+	if errors.As(err, &unknown) {
+		// ALTER TYPE ... ADD VALUE: read the enum types again.
+		if err = r.refreshTypes(ctx, rel); err == nil {
+			events, err = r.events(rel, c)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	src := r.source(n)
+	for _, e := range events {
+		if w := r.snap.openWindow(rel.id); w != nil {
+			w.touch(e)
+		}
+		e.Source = src
+		if err := r.stage(ctx, e); err != nil {
+			return err
+		}
+	}
+	if r.staged >= r.s.cfg.MaxTxRows {
+		return r.commit(ctx)
+	}
+	return nil
+}
+
+// refreshTypes forgets the catalog entries of a relation's types and
+// resolves it again, publishing the new version.
+func (r *reader) refreshTypes(ctx context.Context, rel *relation) error {
+	r.reg.types.clear()
+	a, err := r.reg.resolve(ctx, r.q, rel)
+	if err != nil {
+		return err
+	}
+	return r.adopted(ctx, rel.id, a)
+}
+
+// events turns a row message into change events. An update that changes
+// the key becomes a delete of the old key and a create of the new one.
+func (r *reader) events(rel *relation, c *change) ([]*schema.Event, error) {
+	sch := rel.sch
+	switch c.op {
+	case 'I':
+		after, err := decodeTuple(rel, c.new, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []*schema.Event{{Table: sch, Op: schema.OpCreate, After: after}}, nil
+	case 'D':
+		before, err := decodeTuple(rel, c.old, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []*schema.Event{{Table: sch, Op: schema.OpDelete, Before: before}}, nil
+	}
+	var unchanged []bool
+	after, err := decodeTuple(rel, c.new, &unchanged)
+	if err != nil {
+		return nil, err
+	}
+	var before []any
+	if c.oldKind != 0 {
+		if before, err = decodeTuple(rel, c.old, nil); err != nil {
+			return nil, err
+		}
+	}
+	if c.oldKind == 'O' && unchanged != nil {
+		// REPLICA IDENTITY FULL: the old row holds the unchanged values.
+		for i, u := range unchanged {
+			if u {
+				after[i] = before[i]
+			}
+		}
+		unchanged = nil
+	}
+	if before != nil && !sameKey(sch, before, after) {
+		// Under REPLICA IDENTITY DEFAULT or INDEX the create may still
+		// have unchanged TOAST columns: their values are the deleted row's
+		// (docs/types-postgres.md).
+		return []*schema.Event{
+			{Table: sch, Op: schema.OpDelete, Before: before},
+			{Table: sch, Op: schema.OpCreate, After: after, Unchanged: unchanged},
+		}, nil
+	}
+	if c.oldKind != 'O' {
+		// A key-only old tuple is not a before image.
+		before = nil
+	}
+	return []*schema.Event{{Table: sch, Op: schema.OpUpdate, Before: before, After: after, Unchanged: unchanged}}, nil
+}
+
+func sameKey(t *schema.Table, a, b []any) bool {
+	for _, i := range t.KeyIndex {
+		if !valueEqual(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// valueEqual compares key values: scalars, byte strings and, for the rare
+// array key, their elements.
+func valueEqual(a, b any) bool {
+	switch x := a.(type) {
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && slices.Equal(x, y)
+	case []any:
+		y, ok := b.([]any)
+		return ok && slices.EqualFunc(x, y, valueEqual)
+	case map[string]any:
+		return false
+	}
+	return a == b
+}
+
+// truncate stages a truncate of every captured table the message names.
+func (r *reader) truncate(ctx context.Context, data []byte, streamed bool) error {
+	m, err := pglogrepl.ParseV2(data, streamed)
+	if err != nil {
+		return fmt.Errorf("pgoutput truncate: %w", err)
+	}
+	tm := m.(*pglogrepl.TruncateMessageV2)
+	for _, oid := range tm.RelationIDs {
+		rel, err := r.relationFor(ctx, oid)
+		if err != nil {
+			return err
+		}
+		if rel == nil {
+			continue
+		}
+		n := r.tx.rows
+		r.tx.rows++
+		if r.tx.skip > 0 {
+			r.tx.skip--
+			continue
+		}
+		r.snap.markRewrite(rel.id)
+		if err := r.stage(ctx, &schema.Event{Table: rel.sch, Op: schema.OpTruncate, Source: r.source(n)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// source is the source block of the open transaction's row n.
+func (r *reader) source(n int) schema.Source {
+	return schema.Source{
+		Connector:  "postgresql",
+		Name:       r.s.cfg.Name,
+		LSN:        uint64(r.tx.commitLSN),
+		TxID:       strconv.FormatUint(uint64(r.tx.xid), 10),
+		Row:        n,
+		CommitTime: r.tx.commitTime,
+	}
+}
