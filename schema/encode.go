@@ -54,6 +54,21 @@ func AppendKey(b []byte, e *Event) ([]byte, error) {
 	return appendImage(b, e.Table, img, nil, e.Table.KeyIndex)
 }
 
+// Encoder appends envelopes like AppendEnvelope, reusing the encoded
+// source block across the events of one transaction and table (only the
+// row number differs). The zero value is ready; it is not safe for
+// concurrent use.
+type Encoder struct {
+	src    Source
+	table  *Table
+	prefix []byte // the source block up to and including `"row":`
+}
+
+// AppendEnvelope is the package's AppendEnvelope with the cache.
+func (enc *Encoder) AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
+	return appendEnvelope(b, e, now, enc)
+}
+
 // AppendEnvelope appends the Debezium-compatible JSON value of an event:
 //
 //	{"before":{...},"after":{...},"source":{...},"op":"u","ts_ms":...}
@@ -62,6 +77,10 @@ func AppendKey(b []byte, e *Event) ([]byte, error) {
 // "unchanged" (the columns whose value was not sent) to Debezium's fields.
 // now is the processing time written as ts_ms.
 func AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
+	return appendEnvelope(b, e, now, nil)
+}
+
+func appendEnvelope(b []byte, e *Event, now time.Time, enc *Encoder) ([]byte, error) {
 	var err error
 	b = append(b, `{"before":`...)
 	if b, err = appendImage(b, e.Table, e.Before, nil, nil); err != nil {
@@ -71,7 +90,7 @@ func AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
 	if b, err = appendImage(b, e.Table, e.After, e.Unchanged, nil); err != nil {
 		return b, err
 	}
-	b = appendSource(b, e)
+	b = appendSource(b, e, enc)
 	b = append(b, `,"op":"`...)
 	b = append(b, byte(e.Op))
 	b = append(b, `","ts_ms":`...)
@@ -84,7 +103,41 @@ func AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-func appendSource(b []byte, e *Event) []byte {
+func appendSource(b []byte, e *Event, enc *Encoder) []byte {
+	if enc == nil {
+		b = appendSourcePrefix(b, e)
+	} else {
+		key := e.Source
+		key.Row = 0
+		if enc.prefix == nil || enc.table != e.Table || enc.src != key {
+			enc.src, enc.table = key, e.Table
+			enc.prefix = appendSourcePrefix(enc.prefix[:0], e)
+		}
+		b = append(b, enc.prefix...)
+	}
+	b = strconv.AppendInt(b, int64(e.Source.Row), 10)
+	b = append(b, `,"schema_version":`...)
+	b = strconv.AppendInt(b, int64(e.Table.Version), 10)
+	if e.Unchanged != nil {
+		b = append(b, `,"unchanged":[`...)
+		n := 0
+		for i, u := range e.Unchanged {
+			if u {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b = appendString(b, e.Table.Columns[i].Name)
+				n++
+			}
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendSourcePrefix appends the source block up to the row number: the
+// part shared by every row of a transaction.
+func appendSourcePrefix(b []byte, e *Event) []byte {
 	s := &e.Source
 	b = append(b, `,"source":{"version":"`+Version+`","connector":`...)
 	b = appendString(b, s.Connector)
@@ -120,25 +173,7 @@ func appendSource(b []byte, e *Event) []byte {
 			b = appendString(b, s.TxID)
 		}
 	}
-	b = append(b, `,"row":`...)
-	b = strconv.AppendInt(b, int64(s.Row), 10)
-	b = append(b, `,"schema_version":`...)
-	b = strconv.AppendInt(b, int64(e.Table.Version), 10)
-	if e.Unchanged != nil {
-		b = append(b, `,"unchanged":[`...)
-		n := 0
-		for i, u := range e.Unchanged {
-			if u {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				b = appendString(b, e.Table.Columns[i].Name)
-				n++
-			}
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}')
+	return append(b, `,"row":`...)
 }
 
 // appendImage appends an image as a JSON object, or null. When only is not
@@ -330,6 +365,14 @@ func appendFloat(b []byte, f float64, bits int) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plain marks the ASCII bytes a JSON string holds as they are.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as
 // encoding/json does; readers convert source text to UTF-8 before this.
 func appendString(b []byte, s string) []byte {
@@ -337,11 +380,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

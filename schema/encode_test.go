@@ -204,3 +204,25 @@ func TestSameShapeIgnoresVersionAndNative(t *testing.T) {
 
 // sum adds at run time (constants would fold to exactly 0.3).
 func sum(a, b float64) float64 { return a + b }
+
+// TestEncoderMatchesAppendEnvelope checks that the cached source block
+// never leaks from one transaction or table into the next.
+func TestEncoderMatchesAppendEnvelope(t *testing.T) {
+	a, b := testTable(), testTable()
+	b.ID.Name, b.Version = "other", 5
+	var enc Encoder
+	now := time.UnixMilli(1)
+	for i, e := range []Event{
+		{Table: a, Op: OpCreate, After: []any{int64(1), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-1", Row: 0}},
+		{Table: a, Op: OpCreate, After: []any{int64(2), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-1", Row: 1}},
+		{Table: b, Op: OpCreate, After: []any{int64(2), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-1", Row: 2}},
+		{Table: b, Op: OpCreate, After: []any{int64(3), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-2", Row: 0}},
+		{Table: a, Op: OpRead, After: []any{int64(3), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", Snapshot: true}},
+	} {
+		got, err1 := enc.AppendEnvelope(nil, &e, now)
+		want, err2 := AppendEnvelope(nil, &e, now)
+		if err1 != nil || err2 != nil || string(got) != string(want) {
+			t.Errorf("event %d: encoder %s (%v), want %s (%v)", i, got, err1, want, err2)
+		}
+	}
+}

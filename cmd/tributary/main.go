@@ -16,6 +16,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -41,6 +43,23 @@ Run "tributary reader -h" for the reader's flags.
 `
 
 func main() {
+	// Change events are short-lived garbage: trade memory for CPU unless
+	// the operator chose (GOGC, GOMEMLIMIT bound it).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	// TRIBUTARY_CPUPROFILE=file writes a CPU profile of the whole run, for
+	// the benchmarks.
+	if path := os.Getenv("TRIBUTARY_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				code := run(os.Args[1:], os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -50,7 +50,10 @@ func CheckpointTopic(prefix string) string { return prefix + "._checkpoints" }
 
 // Publisher writes events, schemas and checkpoints in Kafka transactions.
 //
-// Use: Open, then repeatedly Add/AddSchema followed by Commit. Any error
+// Use: Open, then repeatedly Add/AddSchema followed by Commit. Add and
+// AddSchema hand their work to the publisher's own goroutine, which encodes
+// and produces in call order, so the caller's next event overlaps the
+// encoding of this one; the event must not change after Add. Any error
 // from Add or Commit leaves the transaction state unknown: the caller must
 // Close the publisher and start again from Open, whose checkpoint is then
 // the truth. A Publisher is not safe for concurrent use.
@@ -61,11 +64,26 @@ type Publisher struct {
 	adm    *kadm.Client
 	topics map[string]int32 // partition counts of topics known to exist
 	inTxn  bool
-	buf    []byte
+	// now is the envelopes' ts_ms clock, read once per nowEvery events.
+	now    time.Time
+	nowAge int
+	bufs   sync.Pool // value buffers, returned when their record is acked
+	enc    schema.Encoder
 
 	mu      sync.Mutex
 	prodErr error
-	pending int
+
+	work   chan item // to the encoding goroutine
+	stop   context.CancelFunc
+	worker sync.WaitGroup
+}
+
+// item is one unit of work for the encoding goroutine: an event, a schema,
+// or a barrier that is answered once everything before it is produced.
+type item struct {
+	event   *schema.Event
+	table   *schema.Table
+	barrier chan error
 }
 
 // NewPublisher returns a Publisher; it does no I/O.
@@ -99,7 +117,6 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 		kgo.TransactionalID(p.cfg.TransactionalID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.ProducerLinger(5 * time.Millisecond),
-		kgo.ProducerBatchMaxBytes(4 << 20),
 		kgo.MaxBufferedRecords(50_000),
 		kgo.RecordPartitioner(broadcastPartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
@@ -128,7 +145,93 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
+	wctx, stop := context.WithCancel(context.Background())
+	p.work, p.stop = make(chan item, 4096), stop
+	p.worker.Go(func() { p.encodeLoop(wctx) })
 	return last, nil
+}
+
+// encodeLoop encodes and produces the queued work in order. After an error
+// it only drains the queue; the error is reported by the next call.
+func (p *Publisher) encodeLoop(ctx context.Context) {
+	for {
+		var it item
+		select {
+		case <-ctx.Done():
+			return
+		case it = <-p.work:
+		}
+		if it.barrier != nil {
+			it.barrier <- p.err()
+			continue
+		}
+		if p.err() != nil {
+			continue
+		}
+		var err error
+		if it.event != nil {
+			err = p.encode(ctx, it.event)
+		} else {
+			err = p.encodeSchema(ctx, it.table)
+		}
+		if err != nil {
+			p.fail(err)
+		}
+	}
+}
+
+func (p *Publisher) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.prodErr
+}
+
+func (p *Publisher) fail(err error) {
+	p.mu.Lock()
+	if p.prodErr == nil {
+		p.prodErr = err
+	}
+	p.mu.Unlock()
+}
+
+func (p *Publisher) enqueue(ctx context.Context, it item) error {
+	if err := p.err(); err != nil {
+		return err
+	}
+	select {
+	case p.work <- it:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Add queues an event for the open transaction (starting one if needed):
+// its envelope keyed by the primary key on the table's topic, and a
+// tombstone after a delete. It may return the error of earlier work.
+func (p *Publisher) Add(ctx context.Context, e *schema.Event) error {
+	return p.enqueue(ctx, item{event: e})
+}
+
+// AddSchema queues one table schema version for the schema topic, in order
+// with the events.
+func (p *Publisher) AddSchema(ctx context.Context, t *schema.Table) error {
+	return p.enqueue(ctx, item{table: t})
+}
+
+// drain waits until the encoding goroutine has produced everything queued
+// before it, and returns the first error.
+func (p *Publisher) drain(ctx context.Context) error {
+	reply := make(chan error, 1)
+	if err := p.enqueue(ctx, item{barrier: reply}); err != nil {
+		return err
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Client returns the underlying client, for reading topics.
@@ -176,11 +279,7 @@ func (p *Publisher) produce(ctx context.Context, r *kgo.Record) error {
 	if err := p.begin(); err != nil {
 		return err
 	}
-	p.mu.Lock()
-	err := p.prodErr
-	p.pending++
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.err(); err != nil {
 		return err
 	}
 	p.cl.Produce(ctx, r, p.done)
@@ -188,26 +287,41 @@ func (p *Publisher) produce(ctx context.Context, r *kgo.Record) error {
 }
 
 func (p *Publisher) done(r *kgo.Record, err error) {
-	p.mu.Lock()
-	p.pending--
-	if err != nil && p.prodErr == nil {
-		p.prodErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+	if err != nil {
+		p.fail(fmt.Errorf("produce to %s: %w", r.Topic, err))
+		return
 	}
-	p.mu.Unlock()
+	if r.Value != nil && r.Headers == nil {
+		p.bufs.Put(r.Value[:0])
+	}
 }
 
-// Add encodes an event into the open transaction (starting one if needed):
-// the envelope keyed by the primary key on the table's topic, and a
-// tombstone after a delete. It may return the error of an earlier
-// asynchronous produce.
-func (p *Publisher) Add(ctx context.Context, e *schema.Event) error {
+// nowEvery is how many events share one reading of the clock.
+const nowEvery = 256
+
+func (p *Publisher) clock() time.Time {
+	if p.nowAge--; p.nowAge <= 0 {
+		p.now, p.nowAge = time.Now(), nowEvery
+	}
+	return p.now
+}
+
+func (p *Publisher) buffer() []byte {
+	if b, ok := p.bufs.Get().([]byte); ok {
+		return b
+	}
+	return make([]byte, 0, 512)
+}
+
+// encode produces an event into the open transaction.
+func (p *Publisher) encode(ctx context.Context, e *schema.Event) error {
 	topic := schema.TopicName(p.cfg.TopicPrefix, e.Table.ID)
 	parts, err := p.ensureTopic(ctx, topic, p.cfg.Partitions, nil)
 	if err != nil {
 		return err
 	}
-	// Records keep their slices until produced, so each gets its own.
-	val, err := schema.AppendEnvelope(make([]byte, 0, 256), e, time.Now())
+	// Records keep their slices until acked; done returns them to bufs.
+	val, err := p.enc.AppendEnvelope(p.buffer(), e, p.clock())
 	if err != nil {
 		return err
 	}
@@ -235,9 +349,8 @@ func (p *Publisher) Add(ctx context.Context, e *schema.Event) error {
 	return nil
 }
 
-// AddSchema writes one table schema version to the schema topic in the open
-// transaction.
-func (p *Publisher) AddSchema(ctx context.Context, t *schema.Table) error {
+// encodeSchema produces a schema version into the open transaction.
+func (p *Publisher) encodeSchema(ctx context.Context, t *schema.Table) error {
 	value, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encode schema %s: %w", t.ID, err)
@@ -275,6 +388,11 @@ func (p *Publisher) Schemas(ctx context.Context) ([]*schema.Table, error) {
 // Commit returns nil, every record added since the last Commit and the
 // checkpoint are durable and visible to read_committed consumers.
 func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
+	// After the barrier the encoding goroutine is idle until the next Add,
+	// which cannot come before Commit returns.
+	if err := p.drain(ctx); err != nil {
+		return err
+	}
 	if err := p.produce(ctx, &kgo.Record{
 		Topic: CheckpointTopic(p.cfg.TopicPrefix),
 		Key:   []byte(p.cfg.CheckpointKey),
@@ -285,10 +403,7 @@ func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
 	if err := p.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("kafka flush: %w", err)
 	}
-	p.mu.Lock()
-	err := p.prodErr
-	p.mu.Unlock()
-	if err != nil {
+	if err := p.err(); err != nil {
 		return err
 	}
 	p.inTxn = false
@@ -300,6 +415,11 @@ func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
 
 // Close aborts an open transaction and closes the client. It is idempotent.
 func (p *Publisher) Close() {
+	if p.stop != nil {
+		p.stop()
+		p.worker.Wait()
+		p.stop, p.work = nil, nil
+	}
 	if p.cl == nil {
 		return
 	}
@@ -312,4 +432,6 @@ func (p *Publisher) Close() {
 	}
 	p.cl.Close()
 	p.cl = nil
+	p.prodErr = nil
+	p.topics = map[string]int32{}
 }

@@ -38,7 +38,10 @@ type reader struct {
 	txRows  int // captured row changes seen in the open transaction
 	skip    int // row changes of the first transaction already published
 
-	staged    int // row changes staged since the last commit
+	events    int       // binlog events received, for the watchdog
+	watched   int       // events at the watchdog's last look
+	lastEvent time.Time // when the watchdog last saw events arrive
+	staged    int       // row changes staged since the last commit
 	stagedAt  time.Time
 	dirty     bool // the checkpoint changed since the last commit
 	committed time.Time
@@ -253,10 +256,11 @@ func (r *reader) syncer() (*replication.BinlogSyncer, *replication.BinlogStreame
 		Charset:                 "utf8mb4",
 		TimestampStringLocation: time.UTC,
 		RenderJSONAsMySQLText:   true, // JSON text faithful to the source (see types.go)
-		HeartbeatPeriod:         r.s.cfg.HeartbeatInterval,
-		ReadTimeout:             3 * r.s.cfg.HeartbeatInterval,
-		DisableRetrySync:        true,
-		Logger:                  r.s.log.With("component", "binlog"),
+		// No ReadTimeout: it costs a deadline syscall per packet. The loop's
+		// watchdog detects a silent connection from missing heartbeats.
+		HeartbeatPeriod:  r.s.cfg.HeartbeatInterval,
+		DisableRetrySync: true,
+		Logger:           r.s.log.With("component", "binlog"),
 	}
 	bs := replication.NewBinlogSyncer(cfg)
 	var st *replication.BinlogStreamer
@@ -315,6 +319,7 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 			if e.err != nil {
 				return r.streamError(e.err)
 			}
+			r.events++
 			if err := r.handle(ctx, e.ev); err != nil {
 				return err
 			}
@@ -325,6 +330,9 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 		case id := <-r.s.resnap:
 			r.resnapshot(id)
 		case <-tick.C:
+			if err := r.watchdog(); err != nil {
+				return err
+			}
 			if err := r.idle(ctx); err != nil {
 				return err
 			}
@@ -426,6 +434,20 @@ func (r *reader) endTx(ctx context.Context) error {
 		return r.commit(ctx)
 	}
 	return r.scheduleChunk()
+}
+
+// watchdog fails the run when the server has sent nothing, not even a
+// heartbeat, for three heartbeat intervals: the connection is dead.
+func (r *reader) watchdog() error {
+	now := time.Now()
+	if r.events != r.watched || r.lastEvent.IsZero() {
+		r.watched, r.lastEvent = r.events, now
+		return nil
+	}
+	if silent := now.Sub(r.lastEvent); silent > 3*r.s.cfg.HeartbeatInterval {
+		return fmt.Errorf("mysql binlog stream: nothing received for %v (heartbeat every %v): reconnecting", silent.Round(time.Second), r.s.cfg.HeartbeatInterval)
+	}
+	return nil
 }
 
 // idle runs on the commit timer: it commits what waits at a transaction
