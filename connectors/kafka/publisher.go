@@ -69,6 +69,8 @@ type Publisher struct {
 	nowAge int
 	bufs   sync.Pool // value buffers, returned when their record is acked
 	enc    schema.Encoder
+	// tableTopic caches each table version's topic and partition count.
+	tableTopic map[*schema.Table]topicInfo
 
 	mu      sync.Mutex
 	prodErr error
@@ -76,6 +78,11 @@ type Publisher struct {
 	work   chan item // to the encoding goroutine
 	stop   context.CancelFunc
 	worker sync.WaitGroup
+}
+
+type topicInfo struct {
+	name       string
+	partitions int32
 }
 
 // item is one unit of work for the encoding goroutine: an event, a schema,
@@ -104,7 +111,7 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{cfg: cfg, log: log, topics: map[string]int32{}}
+	return &Publisher{cfg: cfg, log: log, topics: map[string]int32{}, tableTopic: map[*schema.Table]topicInfo{}}
 }
 
 // Open connects, fences any older producer with the same transactional id
@@ -315,11 +322,16 @@ func (p *Publisher) buffer() []byte {
 
 // encode produces an event into the open transaction.
 func (p *Publisher) encode(ctx context.Context, e *schema.Event) error {
-	topic := schema.TopicName(p.cfg.TopicPrefix, e.Table.ID)
-	parts, err := p.ensureTopic(ctx, topic, p.cfg.Partitions, nil)
-	if err != nil {
-		return err
+	ti, ok := p.tableTopic[e.Table]
+	if !ok {
+		ti.name = schema.TopicName(p.cfg.TopicPrefix, e.Table.ID)
+		var err error
+		if ti.partitions, err = p.ensureTopic(ctx, ti.name, p.cfg.Partitions, nil); err != nil {
+			return err
+		}
+		p.tableTopic[e.Table] = ti
 	}
+	topic, parts := ti.name, ti.partitions
 	// Records keep their slices until acked; done returns them to bufs.
 	val, err := p.enc.AppendEnvelope(p.buffer(), e, p.clock())
 	if err != nil {
@@ -434,4 +446,5 @@ func (p *Publisher) Close() {
 	p.cl = nil
 	p.prodErr = nil
 	p.topics = map[string]int32{}
+	p.tableTopic = map[*schema.Table]topicInfo{}
 }
