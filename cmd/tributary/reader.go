@@ -76,6 +76,7 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		TransactionalID:   cfg.Kafka.TransactionalID,
 		Partitions:        cfg.Kafka.Partitions,
 		ReplicationFactor: cfg.Kafka.ReplicationFactor,
+		MaxBufferedBytes:  int(cfg.Kafka.BatchMaxBytes),
 		ClientOpts:        kopts,
 		Logger:            log,
 	})

@@ -39,6 +39,9 @@ type PublisherConfig struct {
 	// TransactionTimeout bounds how long a dead reader's open transaction
 	// blocks read_committed consumers. Default 60s.
 	TransactionTimeout time.Duration
+	// MaxBufferedBytes bounds the bytes of records waiting for the broker;
+	// past it Add blocks. Default 16 MiB.
+	MaxBufferedBytes int
 	// ClientOpts adds client options (TLS, SASL) chosen by the caller.
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
@@ -104,6 +107,9 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 	if cfg.ReplicationFactor == 0 {
 		cfg.ReplicationFactor = -1
 	}
+	if cfg.MaxBufferedBytes <= 0 {
+		cfg.MaxBufferedBytes = 16 << 20
+	}
 	if cfg.TransactionTimeout <= 0 {
 		cfg.TransactionTimeout = 60 * time.Second
 	}
@@ -125,6 +131,7 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.ProducerLinger(5 * time.Millisecond),
 		kgo.MaxBufferedRecords(50_000),
+		kgo.MaxBufferedBytes(p.cfg.MaxBufferedBytes),
 		kgo.RecordPartitioner(broadcastPartitioner{kgo.StickyKeyPartitioner(nil)}),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}, p.cfg.ClientOpts...)
