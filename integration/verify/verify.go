@@ -55,6 +55,8 @@ func (s Schemas) Lookup(id schema.TableID, v int) (*schema.Table, error) {
 type Topic struct {
 	// Rows maps the Kafka key to the row: column name -> value as text.
 	Rows map[string]map[string]any
+	// Typed holds the same rows with the decoded values (see schema.Kind).
+	Typed map[string]map[string]any
 	// Changes and Reads count stream changes and snapshot reads.
 	Changes, Reads int
 	// Problems lists duplicated changes and changes out of source order.
@@ -66,7 +68,7 @@ type Topic struct {
 // clears the partition. It also checks that no source change appears twice
 // and that each key's changes come in source (GTID) order.
 func Fold(ctx context.Context, brokers []string, prefix string, id schema.TableID, schemas Schemas) (*Topic, error) {
-	out := &Topic{Rows: map[string]map[string]any{}}
+	out := &Topic{Rows: map[string]map[string]any{}, Typed: map[string]map[string]any{}}
 	seen := map[string]bool{}
 	lastSeq := map[string]int64{}
 	partKeys := map[int32][]string{}
@@ -81,6 +83,7 @@ func Fold(ctx context.Context, brokers []string, prefix string, id schema.TableI
 		if env.Op == schema.OpTruncate {
 			for _, k := range partKeys[r.Partition] {
 				delete(out.Rows, k)
+				delete(out.Typed, k)
 			}
 			partKeys[r.Partition] = nil
 			return nil
@@ -105,13 +108,17 @@ func Fold(ctx context.Context, brokers []string, prefix string, id schema.TableI
 		}
 		if env.Op == schema.OpDelete {
 			delete(out.Rows, key)
+			delete(out.Typed, key)
 			return nil
 		}
 		sch, _ := schemas.Lookup(id, env.SchemaVersion)
 		row := make(map[string]any, len(sch.Columns))
+		typed := make(map[string]any, len(sch.Columns))
 		for i, c := range sch.Columns {
 			row[c.Name] = Text(c.Type.Kind, env.After[i])
+			typed[c.Name] = env.After[i]
 		}
+		out.Typed[key] = typed
 		if _, ok := out.Rows[key]; !ok {
 			partKeys[r.Partition] = append(partKeys[r.Partition], key)
 		}
