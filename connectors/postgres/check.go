@@ -146,40 +146,60 @@ func (s *Source) ensurePublication(ctx context.Context, q querier, srv *server, 
 	if err != nil {
 		return fmt.Errorf("read publication %s: %w", s.cfg.Publication, err)
 	}
+	var probs []Problem
 	if !(ins && upd && del && trunc && viaRoot) {
 		fix := fmt.Sprintf("ALTER PUBLICATION %s SET (publish = 'insert, update, delete, truncate', publish_via_partition_root = true);", pub)
 		if err := exec(ctx, q, fix); err != nil {
-			return fatal(fmt.Errorf("publication %s does not publish every change through partition roots, and the reader could not change it (%w); fix, as its owner: %s", s.cfg.Publication, err, fix))
+			probs = append(probs, Problem{fmt.Sprintf("publication %s does not publish every change through partition roots, and the reader could not change it (%v)", s.cfg.Publication, err),
+				"as its owner: " + fix})
+		} else {
+			s.log.Info("altered publication", "publication", s.cfg.Publication, "sql", fix)
 		}
-		s.log.Info("altered publication", "publication", s.cfg.Publication, "sql", fix)
 	}
-	if all {
-		return nil
+	if !all {
+		prob, err := s.addMissingTables(ctx, q, srv, tables)
+		if err != nil {
+			return err
+		}
+		probs = append(probs, prob...)
 	}
+	if len(probs) > 0 {
+		return problemsError(s.cfg.Addr, probs)
+	}
+	return nil
+}
+
+// addMissingTables adds the captured tables a publication lacks, when the
+// user may; it returns what it could not fix.
+func (s *Source) addMissingTables(ctx context.Context, q querier, srv *server, tables []schema.TableID) ([]Problem, error) {
+	pub := quoteIdent(s.cfg.Publication)
 	published, filtered, err := publishedTables(ctx, q, s.cfg.Publication, srv.version)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var missing []string
+	var (
+		missing []string
+		probs   []Problem
+	)
 	for _, id := range tables {
 		if f, ok := filtered[id]; ok {
-			return fatal(fmt.Errorf("publication %s has %s for %s, so the reader would miss changes; fix: ALTER PUBLICATION %s SET TABLE ... listing %s without a column list or WHERE clause",
-				s.cfg.Publication, f, id, pub, quoteTable(id)))
+			probs = append(probs, Problem{fmt.Sprintf("publication %s has %s for %s, so the reader would miss changes", s.cfg.Publication, f, id),
+				fmt.Sprintf("ALTER PUBLICATION %s DROP TABLE %s; ALTER PUBLICATION %s ADD TABLE %s;", pub, quoteTable(id), pub, quoteTable(id))})
 		}
 		if !published[id] {
 			missing = append(missing, quoteTable(id))
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return probs, nil
 	}
 	fix := fmt.Sprintf("ALTER PUBLICATION %s ADD TABLE %s;", pub, strings.Join(missing, ", "))
 	if err := exec(ctx, q, fix); err != nil {
-		return fatal(fmt.Errorf("publication %s does not include %s, and the reader could not add it (%w); fix, as the owner of the publication and the tables (or a superuser): %s",
-			s.cfg.Publication, strings.Join(missing, ", "), err, fix))
+		return append(probs, Problem{fmt.Sprintf("publication %s does not include %s, and the reader could not add it (%v)", s.cfg.Publication, strings.Join(missing, ", "), err),
+			"as the owner of the publication and the tables (or a superuser): " + fix}), nil
 	}
 	s.log.Info("added tables to the publication", "publication", s.cfg.Publication, "sql", fix)
-	return nil
+	return probs, nil
 }
 
 func (s *Source) createPublication(ctx context.Context, q querier, tables []schema.TableID) error {

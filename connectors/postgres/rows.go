@@ -120,9 +120,11 @@ func (r *reader) rowChange(ctx context.Context, data []byte, streamed bool) erro
 		return err
 	}
 	src := r.source(n)
+	w := r.snap.openWindow(rel.id)
+	moved := ""
 	for _, e := range events {
-		if w := r.snap.openWindow(rel.id); w != nil {
-			w.touch(e)
+		if w != nil {
+			moved = w.touch(e, moved)
 		}
 		e.Source = src
 		if err := r.stage(ctx, e); err != nil {

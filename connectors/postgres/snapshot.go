@@ -26,6 +26,8 @@ import (
 //     are dropped (the stream's events carry their newer state) and the
 //     rest are published as reads, right there in the stream's order. A
 //     truncate inside the window discards the chunk, which is read again.
+//     (An update that left TOAST values unchanged carries only part of the
+//     row: see window.reads.)
 //
 // A worker reads up to readAhead chunks of its table ahead of the stream;
 // SnapshotWorkers tables are read at once. The checkpoint holds each
@@ -50,28 +52,6 @@ type tableRun struct {
 	total int64
 	began time.Time
 	rows0 int64
-}
-
-// window is the stream's view of one chunk.
-type window struct {
-	id      string
-	run     *tableRun
-	keys    map[string]struct{}
-	closed  bool // the high watermark was seen
-	invalid bool // a truncate inside: read the chunk again
-	result  *chunkResult
-}
-
-// touch records the keys of a change made inside the window.
-func (w *window) touch(e *schema.Event) {
-	for _, img := range [][]any{e.Before, e.After} {
-		if img == nil {
-			continue
-		}
-		if k, err := schema.AppendKey(nil, &schema.Event{Table: e.Table, After: img}); err == nil {
-			w.keys[string(k)] = struct{}{}
-		}
-	}
 }
 
 // chunkResult is one chunk read by a worker.
@@ -230,7 +210,7 @@ func (sn *snapshotter) watermark(ctx context.Context, content []byte) error {
 	}
 	switch m.Kind {
 	case "low":
-		w := &window{id: m.Window, run: run, keys: map[string]struct{}{}}
+		w := &window{id: m.Window, run: run, keys: map[string]*keyState{}}
 		if res := sn.pending[m.Window]; res != nil {
 			w.result = res
 			delete(sn.pending, m.Window)
@@ -379,10 +359,9 @@ func (sn *snapshotter) emit(ctx context.Context, run *tableRun, w *window) error
 		}
 	}
 	src := schema.Source{Connector: "postgresql", Name: r.s.cfg.Name, LSN: uint64(r.cp.CommitLSN), CommitTime: time.Now(), Snapshot: true}
-	for i, row := range res.rows {
-		if _, changed := w.keys[res.keys[i]]; changed {
-			continue
-		}
+	reads := w.reads()
+	r.s.stats.superseded.Add(int64(max(0, len(res.rows)-len(reads))))
+	for i, row := range reads {
 		src.Row = i
 		if err := r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpRead, After: row, Source: src}); err != nil {
 			return err

@@ -168,10 +168,16 @@ type Stats struct {
 	// SnapshotRows, SnapshotTotal are the rows snapshotted so far and the
 	// estimate of the rows to snapshot, over the tables being snapshotted.
 	SnapshotRows, SnapshotTotal int64
+	// SnapshotSuperseded counts snapshot rows left out because the stream
+	// changed them while their chunk was read (DBLog windows at work).
+	SnapshotSuperseded int64
+	// SpilledTransactions counts large transactions the server streamed
+	// before they committed, kept in spill files until then.
+	SpilledTransactions int64
 }
 
 type stats struct {
-	retained, confirmed, events, snapRows, snapTotal atomic.Int64
+	retained, confirmed, events, snapRows, snapTotal, superseded, spilled atomic.Int64
 }
 
 // Stats returns the reader's current figures. It is safe to call from any
@@ -183,6 +189,9 @@ func (s *Source) Stats() Stats {
 		Events:           s.stats.events.Load(),
 		SnapshotRows:     s.stats.snapRows.Load(),
 		SnapshotTotal:    s.stats.snapTotal.Load(),
+
+		SnapshotSuperseded:  s.stats.superseded.Load(),
+		SpilledTransactions: s.stats.spilled.Load(),
 	}
 }
 

@@ -490,6 +490,7 @@ func (r *reader) streamControl(ctx context.Context, data []byte) error {
 		r.inStream, r.streamXid = true, m.Xid
 		if m.FirstSegment == 1 {
 			r.spills.reset(m.Xid)
+			r.s.stats.spilled.Add(1)
 		}
 	case *pglogrepl.StreamStopMessageV2:
 		r.inStream = false

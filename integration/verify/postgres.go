@@ -436,7 +436,11 @@ func pgEqual(k schema.Kind, src, kafka any) bool {
 	if src == nil || kafka == nil {
 		return src == nil && kafka == nil
 	}
-	s, g := src.(string), kafka.(string)
+	s, ok1 := src.(string)
+	g, ok2 := kafka.(string)
+	if !ok1 || !ok2 {
+		return false
+	}
 	switch k {
 	case schema.KindFloat32, schema.KindFloat64:
 		a, err1 := strconv.ParseFloat(s, 64)

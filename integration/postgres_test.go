@@ -1,0 +1,344 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/connectors/kafka"
+	"github.com/tributary-dev/tributary/connectors/postgres"
+	"github.com/tributary-dev/tributary/integration/harness"
+	"github.com/tributary-dev/tributary/integration/verify"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// pgReaderConfig is the reader config the tests use on a harness server:
+// every table of schema public, small chunks, fast heartbeats.
+func pgReaderConfig(p *harness.Postgres, name string) postgres.Config {
+	return postgres.Config{
+		Name: name, Addr: net.JoinHostPort(p.Host, strconv.Itoa(p.Port)), User: p.User, Password: p.Password, Database: p.Database,
+		Include:   func(s, _ string) bool { return s == "public" },
+		ChunkSize: 700, HeartbeatInterval: 500 * time.Millisecond, CommitInterval: 50 * time.Millisecond,
+	}
+}
+
+// startPGReader runs a PostgreSQL reader in this process until the test
+// ends or stop is called; stop returns Run's error.
+func startPGReader(t *testing.T, p *harness.Postgres, k *harness.Kafka, name string, tweak func(*postgres.Config)) (*postgres.Source, func() error) {
+	cfg := pgReaderConfig(p, name)
+	cfg.Logger = testLogger(t)
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	src := postgres.NewSource(cfg)
+	sink := kafka.NewPublisher(kafka.PublisherConfig{Brokers: k.Addrs, TopicPrefix: name, CheckpointKey: name, Partitions: 3})
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		wg  sync.WaitGroup
+		err error
+	)
+	wg.Go(func() { err = src.Run(ctx, sink) })
+	stopped := false
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			wg.Wait()
+		}
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return src, stop
+}
+
+// pgCompare asserts that a table topic equals its source table, row by
+// row, with no duplicated or reordered change, and returns the row count.
+func pgCompare(t *testing.T, p *harness.Postgres, k *harness.Kafka, prefix string, id schema.TableID) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := p.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	res, err := verify.ComparePostgres(ctx, conn, k.Addrs, prefix, id)
+	if err != nil {
+		t.Fatalf("compare %s: %v", id, err)
+	}
+	if !res.Equal() {
+		for _, d := range res.Details {
+			t.Errorf("%s: %s", id, d)
+		}
+		t.Errorf("%s", res)
+	}
+	t.Logf("%s", res)
+	return res.SourceRows
+}
+
+// pgWaitCaughtUp waits until the reader's committed checkpoint has passed
+// the server's current WAL position and every snapshot is done.
+func pgWaitCaughtUp(t *testing.T, p *harness.Postgres, k *harness.Kafka, name string, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := p.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := verify.WaitCaughtUpPostgres(ctx, conn, k.Addrs, name, name, timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPostgresSnapshotStreamAndDDL snapshots tables while a workload runs
+// (key changes, deletes, TOASTed values, rolled-back subtransactions),
+// applies DDL and a truncate mid-stream, adds a table, re-snapshots one
+// while streaming, and checks that every topic equals its table.
+func TestPostgresSnapshotStreamAndDDL(t *testing.T) {
+	ctx := context.Background()
+	p := harness.PostgresT(t, harness.PostgresOptions{})
+	k := harness.KafkaT(t, harness.KafkaOptions{})
+	pgExec(t, p, pgSchema...)
+	w := newPGWorkload(p, 1)
+	w.seed(ctx, t, 3000)
+
+	src, stop := startPGReader(t, p, k, "pgsnap", nil)
+	w.run(ctx, t, 300) // races the snapshot's chunks
+	pgWaitCaughtUp(t, p, k, "pgsnap", 60*time.Second)
+
+	pgExec(t, p,
+		"ALTER TABLE orders ADD COLUMN tag text NOT NULL DEFAULT 'x'",
+		"UPDATE orders SET tag = 'y' WHERE id % 3 = 0",
+		"ALTER TABLE items DROP COLUMN sku",
+		"ALTER TABLE kv ALTER COLUMN v TYPE varchar(200)",
+		"CREATE TABLE added (id int PRIMARY KEY, name text)",
+		"ALTER PUBLICATION tributary_pgsnap ADD TABLE added",
+		"INSERT INTO added VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+		"DELETE FROM added WHERE id = 2",
+		"TRUNCATE items",
+		"INSERT INTO items VALUES (1, 1, 5), (2, 1, 6)",
+		"ALTER TABLE orders ALTER COLUMN amount TYPE numeric(14,3)",
+		"UPDATE orders SET note = 'after retype' WHERE id < 20",
+	)
+	w.run(ctx, t, 150)
+	src.Resnapshot(schema.TableID{Database: "public", Name: "kv"})
+	w.run(ctx, t, 100)
+	pgWaitCaughtUp(t, p, k, "pgsnap", 60*time.Second)
+	if err := stop(); err != nil {
+		t.Fatalf("reader: %v", err)
+	}
+	for _, id := range pgTables("orders", "items", "kv", "added") {
+		pgCompare(t, p, k, "pgsnap", id)
+	}
+}
+
+// TestPostgresToast checks TOAST handling: an update that leaves a large
+// value alone publishes it as unchanged (never NULL, never a placeholder),
+// REPLICA IDENTITY FULL fills it from the old row, and a key change keeps
+// it; the topics must still fold into the source's rows.
+func TestPostgresToast(t *testing.T) {
+	ctx := context.Background()
+	p := harness.PostgresT(t, harness.PostgresOptions{})
+	k := harness.KafkaT(t, harness.KafkaOptions{})
+	pgExec(t, p, pgSchema...)
+	for _, table := range []string{"docs", "docs_full"} {
+		pgExec(t, p,
+			fmt.Sprintf("CREATE TABLE %s (id int PRIMARY KEY, title text, body text, n int)", table),
+			fmt.Sprintf("ALTER TABLE %s OWNER TO tributary", table),
+			fmt.Sprintf("INSERT INTO %s SELECT g, 't' || g, bigtext(g), 0 FROM generate_series(1, 20) g", table))
+	}
+	pgExec(t, p, "ALTER TABLE docs_full REPLICA IDENTITY FULL")
+	_, stop := startPGReader(t, p, k, "pgtoast", nil)
+	pgWaitCaughtUp(t, p, k, "pgtoast", 30*time.Second)
+	for _, table := range []string{"docs", "docs_full"} {
+		pgExec(t, p,
+			fmt.Sprintf("UPDATE %s SET title = 'changed', n = n + 1 WHERE id <= 10", table),
+			fmt.Sprintf("UPDATE %s SET body = bigtext(id + 500) WHERE id = 3", table),
+			fmt.Sprintf("UPDATE %s SET id = id + 100 WHERE id IN (4, 11)", table),
+			fmt.Sprintf("UPDATE %s SET body = NULL WHERE id = 5", table),
+			fmt.Sprintf("DELETE FROM %s WHERE id = 6", table),
+		)
+	}
+	pgWaitCaughtUp(t, p, k, "pgtoast", 30*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range pgTables("docs", "docs_full") {
+		pgCompare(t, p, k, "pgtoast", id)
+	}
+	// The raw envelopes: unchanged is explicit for docs, absent for
+	// docs_full, and "body" never appears as null in an update that kept it.
+	unchanged := map[string]int{}
+	for _, table := range []string{"docs", "docs_full"} {
+		err := kafka.ReadTopic(ctx, k.Addrs, nil, schema.TopicName("pgtoast", schema.TableID{Database: "public", Name: table}), func(r *kgo.Record) error {
+			if r.Value == nil {
+				return nil
+			}
+			var env struct {
+				Op     string         `json:"op"`
+				After  map[string]any `json:"after"`
+				Source struct {
+					Unchanged []string `json:"unchanged"`
+				} `json:"source"`
+			}
+			if err := json.Unmarshal(r.Value, &env); err != nil {
+				return err
+			}
+			if env.Op == "u" && env.After["title"] == "changed" {
+				if _, has := env.After["body"]; has == (len(env.Source.Unchanged) > 0) {
+					t.Errorf("%s: update %s: body present %v with unchanged %v", table, r.Key, has, env.Source.Unchanged)
+				}
+			}
+			unchanged[table] += len(env.Source.Unchanged)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if unchanged["docs"] < 9 || unchanged["docs_full"] != 0 {
+		t.Errorf("unchanged columns published: %v; want at least 9 for docs (DEFAULT) and none for docs_full (FULL)", unchanged)
+	}
+}
+
+// TestPostgresNoKey checks the documented behaviour for a table without a
+// primary key: a fatal error that says how to fix it.
+func TestPostgresNoKey(t *testing.T) {
+	p := harness.PostgresT(t, harness.PostgresOptions{})
+	k := harness.KafkaT(t, harness.KafkaOptions{})
+	pgExec(t, p, "CREATE TABLE logs (msg text)", "ALTER TABLE logs OWNER TO tributary")
+	_, stop := startPGReader(t, p, k, "pgnokey", nil)
+	time.Sleep(2 * time.Second)
+	err := stop()
+	var fe *postgres.FatalError
+	if !errors.As(err, &fe) {
+		t.Fatalf("want a fatal error for a table without a key, got %v", err)
+	}
+	for _, want := range []string{"public.logs has no primary key", "tables.keys", "REPLICA IDENTITY FULL", "without_primary_key: skip"} {
+		if !contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// The child reader: the test binary started again with pgChildEnv set runs
+// one reader process, so that tests can kill it with SIGKILL and measure
+// its memory.
+const pgChildEnv = "TRIBUTARY_TEST_PG_READER"
+
+type pgChildSpec struct {
+	Name, Addr, User, Password, Database string
+	ChunkSize, MaxTxRows                 int
+	Heartbeat, Commit                    time.Duration
+	Brokers                              []string
+}
+
+func init() {
+	if spec := os.Getenv(pgChildEnv); spec != "" {
+		os.Exit(pgChild(spec))
+	}
+}
+
+func pgChild(spec string) int {
+	var s pgChildSpec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	cfg := postgres.Config{Name: s.Name, Addr: s.Addr, User: s.User, Password: s.Password, Database: s.Database,
+		ChunkSize: s.ChunkSize, MaxTxRows: s.MaxTxRows, HeartbeatInterval: s.Heartbeat, CommitInterval: s.Commit,
+		Include: func(sch, _ string) bool { return sch == "public" }}
+	if os.Getenv("TRIBUTARY_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	name := cfg.Name
+	sink := kafka.NewPublisher(kafka.PublisherConfig{Brokers: s.Brokers, TopicPrefix: name, CheckpointKey: name, Partitions: 3})
+	err := postgres.NewSource(cfg).Run(ctx, sink)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reader:", err)
+		var fe *postgres.FatalError
+		if errors.As(err, &fe) {
+			return 3
+		}
+		return 1
+	}
+	return 0
+}
+
+// pgChildProcess is a reader running in a child process.
+type pgChildProcess struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan error
+}
+
+func startPGChild(t *testing.T, cfg postgres.Config, k *harness.Kafka) *pgChildProcess {
+	t.Helper()
+	spec, err := json.Marshal(pgChildSpec{Name: cfg.Name, Addr: cfg.Addr, User: cfg.User, Password: cfg.Password, Database: cfg.Database,
+		ChunkSize: cfg.ChunkSize, MaxTxRows: cfg.MaxTxRows, Heartbeat: cfg.HeartbeatInterval, Commit: cfg.CommitInterval, Brokers: k.Addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &bytes.Buffer{}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), pgChildEnv+"="+string(spec))
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &pgChildProcess{cmd: cmd, out: out, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-c.done
+		c.done <- nil
+	})
+	return c
+}
+
+// kill9 kills the child with SIGKILL and waits for it.
+func (c *pgChildProcess) kill9(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		t.Fatalf("reader exited by itself (%v):\n%s", err, c.out)
+	default:
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.done <- <-c.done
+}
+
+// term stops the child with SIGTERM and returns its peak RSS in bytes.
+func (c *pgChildProcess) term(t *testing.T) int64 {
+	t.Helper()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		c.done <- err
+		if err != nil {
+			t.Errorf("reader did not exit cleanly on SIGTERM: %v\n%s", err, c.out)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("reader did not stop within 30s of SIGTERM")
+	}
+	return c.cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+}
