@@ -1,0 +1,205 @@
+// Package iceberg writes lake tables as Apache Iceberg format-v2 tables
+// with iceberg-go. It is the only package that imports iceberg-go and
+// arrow-go.
+//
+// Upserts are merge-on-read: new row images are appended as Parquet data
+// files and the rows they replace are removed with v2 position deletes,
+// written here and committed with the data files in one row delta. It
+// never writes equality deletes (see docs/adr/0003-merge-on-read.md).
+package iceberg
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	"github.com/apache/iceberg-go/table"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
+
+	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// Config configures a Lake. The zero value of every field but Warehouse
+// has a working default.
+type Config struct {
+	// Warehouse is the root of the lake's files: a local folder.
+	Warehouse string
+	// CatalogURI is the SQL catalog's database: a postgres:// URL, or
+	// empty for a SQLite file named catalog.db inside Warehouse.
+	CatalogURI string
+	// CatalogName is the catalog_name column of the JDBC-catalog layout;
+	// default "tributary".
+	CatalogName string
+	// TargetFileRows caps the rows of one data file; default 1,000,000.
+	TargetFileRows int
+	Logger         *slog.Logger
+}
+
+// Lake is an Iceberg lake behind a SQL catalog.
+type Lake struct {
+	cfg Config
+	log *slog.Logger
+
+	mu  sync.Mutex
+	db  *sql.DB
+	cat catalog.Catalog
+}
+
+var _ lake.Lake = (*Lake)(nil)
+
+// New returns a Lake; it does no I/O.
+func New(cfg Config) *Lake {
+	if cfg.CatalogName == "" {
+		cfg.CatalogName = "tributary"
+	}
+	if cfg.TargetFileRows <= 0 {
+		cfg.TargetFileRows = 1_000_000
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Lake{cfg: cfg, log: log}
+}
+
+// catalog connects on first use.
+func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cat != nil {
+		return l.cat, nil
+	}
+	if l.cfg.Warehouse == "" {
+		return nil, errors.New("lake: no warehouse configured")
+	}
+	driver, dialect, dsn := "pgx", sqlcat.Postgres, l.cfg.CatalogURI
+	if dsn == "" || strings.HasPrefix(dsn, "sqlite:") {
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" {
+			if err := os.MkdirAll(l.cfg.Warehouse, 0o755); err != nil {
+				return nil, fmt.Errorf("create warehouse %s: %w", l.cfg.Warehouse, err)
+			}
+			path = filepath.Join(l.cfg.Warehouse, "catalog.db")
+		}
+		// WAL and a busy timeout let several compactor processes share
+		// the file; every pooled connection gets them from the DSN.
+		driver, dialect = "sqlite", sqlcat.SQLite
+		dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	}
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog database: %w", err)
+	}
+	props := iceberg.Properties{"warehouse": l.warehouseURI()}
+	cat, err := sqlcat.NewCatalog(l.cfg.CatalogName, db, dialect, props)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sql catalog (%s): %w", dialect, err)
+	}
+	l.db, l.cat = db, cat
+	return cat, nil
+}
+
+// warehouseURI returns the warehouse as a file: URI.
+func (l *Lake) warehouseURI() string {
+	abs, err := filepath.Abs(l.cfg.Warehouse)
+	if err != nil {
+		abs = l.cfg.Warehouse
+	}
+	return "file://" + filepath.ToSlash(abs)
+}
+
+// Close closes the catalog's database. It is idempotent.
+func (l *Lake) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if c, ok := l.cat.(catalog.Closer); ok {
+		err = c.Close()
+	}
+	if l.db != nil {
+		err = errors.Join(err, l.db.Close())
+	}
+	l.cat, l.db = nil, nil
+	return err
+}
+
+// Open loads or creates the lake table of source table t and builds its
+// key index.
+func (l *Lake) Open(ctx context.Context, t *schema.Table, cfg lake.TableConfig) (lake.Table, error) {
+	cat, err := l.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ident := table.Identifier{cfg.Namespace, cfg.Name}
+	tbl, err := l.loadOrCreate(ctx, cat, ident, t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := &Table{
+		lake: l, cat: cat, ident: ident, tbl: tbl, cfg: cfg,
+		log: l.log.With("table", strings.Join(ident, ".")),
+	}
+	if err := w.load(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (l *Lake) loadOrCreate(ctx context.Context, cat catalog.Catalog, ident table.Identifier, t *schema.Table, cfg lake.TableConfig) (*table.Table, error) {
+	tbl, err := cat.LoadTable(ctx, ident)
+	if err == nil {
+		return tbl, nil
+	}
+	if !errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil, fmt.Errorf("load table %s: %w", strings.Join(ident, "."), err)
+	}
+	err = cat.CreateNamespace(ctx, table.Identifier{cfg.Namespace}, nil)
+	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+		return nil, fmt.Errorf("create namespace %s: %w", cfg.Namespace, err)
+	}
+	sc, err := NewSchema(t)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := NewSpec(sc, t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	props := iceberg.Properties{
+		"format-version":                  "2",
+		"write.format.default":            "parquet",
+		"write.delete.mode":               "merge-on-read",
+		"write.update.mode":               "merge-on-read",
+		"write.merge.mode":                "merge-on-read",
+		"write.parquet.compression-codec": "zstd",
+		"comment":                         fmt.Sprintf("Change data capture of %s, written by tributary", t.ID),
+		"tributary.source.table":          t.ID.String(),
+	}
+	for k, v := range cfg.Properties {
+		props[k] = v
+	}
+	location := l.warehouseURI() + "/" + cfg.Namespace + "/" + cfg.Name
+	tbl, err = cat.CreateTable(ctx, ident, sc,
+		catalog.WithPartitionSpec(&spec), catalog.WithProperties(props), catalog.WithLocation(location))
+	if errors.Is(err, catalog.ErrTableAlreadyExists) {
+		// Another compactor created it first.
+		return cat.LoadTable(ctx, ident)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create table %s: %w", strings.Join(ident, "."), err)
+	}
+	l.log.Info("created lake table", "table", strings.Join(ident, "."), "location", location, "partition", spec.String())
+	return tbl, nil
+}

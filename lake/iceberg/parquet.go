@@ -1,0 +1,166 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/metadata"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	icebergio "github.com/apache/iceberg-go/io"
+)
+
+// columnValue is one value of a column being read: row row of arr.
+type columnValue struct {
+	arr arrow.Array
+	row int
+}
+
+// readBatchRows is how many rows readColumns decodes at a time.
+const readBatchRows = 64 << 10
+
+// readColumns reads the columns with the given Iceberg field ids from a
+// Parquet file and calls fn for every row, in file order, with the values
+// in fieldIDs order. A field id missing from the file (a column added
+// after the file was written) reads as NULL.
+func readColumns(ctx context.Context, fs icebergio.IO, path string, fieldIDs []int, fn func(pos int64, cols []columnValue) error) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	pr, err := file.NewParquetReader(f)
+	if err != nil {
+		return fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	defer pr.Close()
+	var leaves []int
+	sch := pr.MetaData().Schema
+	for _, id := range fieldIDs {
+		for c := range sch.NumColumns() {
+			if int(sch.Column(c).SchemaNode().FieldID()) == id {
+				leaves = append(leaves, c)
+				break
+			}
+		}
+	}
+	if len(leaves) == 0 {
+		return readNulls(pr.NumRows(), len(fieldIDs), fn)
+	}
+	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, leaves, nil)
+	if err != nil {
+		return fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	defer rr.Release()
+	cols := make([]columnValue, len(fieldIDs))
+	var pos int64
+	for rr.Next() {
+		rec := rr.RecordBatch()
+		if err := pickColumns(rec, fieldIDs, cols); err != nil {
+			return fmt.Errorf("read parquet %s: %w", path, err)
+		}
+		for r := range int(rec.NumRows()) {
+			for i := range cols {
+				cols[i].row = r
+			}
+			if err := fn(pos, cols); err != nil {
+				return err
+			}
+			pos++
+		}
+	}
+	if err := rr.Err(); err != nil && err != io.EOF {
+		return fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	return nil
+}
+
+// pickColumns points cols at the columns of rec with the given field ids,
+// which pqarrow records in each field's metadata; nil for a field the file
+// does not have.
+func pickColumns(rec arrow.RecordBatch, fieldIDs []int, cols []columnValue) error {
+	for i, id := range fieldIDs {
+		cols[i].arr = nil
+		want := strconv.Itoa(id)
+		for j, f := range rec.Schema().Fields() {
+			if v, ok := f.Metadata.GetValue("PARQUET:field_id"); ok && v == want {
+				cols[i].arr = rec.Column(j)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// readNulls calls fn rows times with all-NULL columns.
+func readNulls(rows int64, n int, fn func(pos int64, cols []columnValue) error) error {
+	cols := make([]columnValue, n)
+	for pos := range rows {
+		if err := fn(pos, cols); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writerProps are the Parquet settings of every file the compactor writes.
+var writerProps = parquet.NewWriterProperties(
+	parquet.WithCompression(compress.Codecs.Zstd),
+	parquet.WithCompressionLevel(1),
+	parquet.WithStats(true),
+	parquet.WithMaxRowGroupLength(128<<10),
+)
+
+// writeParquet writes one record batch as a Parquet file at path and
+// returns its footer and size.
+func writeParquet(fs icebergio.WriteFileIO, path string, rec arrow.RecordBatch) (*metadata.FileMetaData, int64, error) {
+	out, err := fs.Create(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("create %s: %w", path, err)
+	}
+	cw := &countingWriter{w: out}
+	fw, err := pqarrow.NewFileWriter(rec.Schema(), cw, writerProps, pqarrow.DefaultWriterProps())
+	if err != nil {
+		out.Close()
+		return nil, 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := fw.Write(rec); err != nil {
+		fw.Close()
+		out.Close()
+		return nil, 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := fw.Close(); err != nil {
+		out.Close()
+		return nil, 0, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := out.Close(); err != nil {
+		return nil, 0, fmt.Errorf("close %s: %w", path, err)
+	}
+	meta, err := fw.FileMetadata()
+	if err != nil {
+		return nil, 0, fmt.Errorf("footer of %s: %w", path, err)
+	}
+	return meta, cw.n, nil
+}

@@ -1,0 +1,245 @@
+package iceberg
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+	"github.com/google/uuid"
+
+	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// Snapshot summary keys written by every ingestion commit.
+const (
+	// SummaryCheckpoint holds the lake.Checkpoint the snapshot reaches,
+	// as JSON: {"topic":"...","offsets":{"0":123}}.
+	SummaryCheckpoint = "tributary.checkpoint"
+	// SummaryCommitID is a random id per commit, which resolves an
+	// ambiguous commit.
+	SummaryCommitID = "tributary.commit-id"
+)
+
+// Table writes one lake table. It is not safe for concurrent use.
+type Table struct {
+	lake  *Lake
+	cat   catalog.Catalog
+	ident table.Identifier
+	cfg   lake.TableConfig
+	log   *slog.Logger
+
+	tbl        *table.Table
+	source     *schema.Table // the source schema the lake schema was last checked against
+	index      *keyIndex
+	checkpoint lake.Checkpoint
+	// broken is set when the table must be opened again.
+	broken error
+}
+
+var _ lake.Table = (*Table)(nil)
+
+// checkpointJSON is the summary form of a lake.Checkpoint.
+type checkpointJSON struct {
+	Topic   string           `json:"topic"`
+	Offsets map[string]int64 `json:"offsets"`
+}
+
+func encodeCheckpoint(c lake.Checkpoint) string {
+	j := checkpointJSON{Topic: c.Topic, Offsets: map[string]int64{}}
+	for p, o := range c.Offsets {
+		j.Offsets[strconv.Itoa(int(p))] = o
+	}
+	b, _ := json.Marshal(j)
+	return string(b)
+}
+
+func decodeCheckpoint(s string) (lake.Checkpoint, error) {
+	var j checkpointJSON
+	if err := json.Unmarshal([]byte(s), &j); err != nil {
+		return lake.Checkpoint{}, fmt.Errorf("decode %s %q: %w", SummaryCheckpoint, s, err)
+	}
+	c := lake.Checkpoint{Topic: j.Topic, Offsets: map[int32]int64{}}
+	for p, o := range j.Offsets {
+		n, err := strconv.ParseInt(p, 10, 32)
+		if err != nil {
+			return lake.Checkpoint{}, fmt.Errorf("decode %s: partition %q", SummaryCheckpoint, p)
+		}
+		c.Offsets[int32(n)] = o
+	}
+	return c, nil
+}
+
+// lastCheckpoint walks back from the current snapshot to the newest one
+// that records a checkpoint (maintenance snapshots record none).
+func lastCheckpoint(tbl *table.Table) (lake.Checkpoint, error) {
+	meta := tbl.Metadata()
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil {
+			if v, ok := s.Summary.Properties[SummaryCheckpoint]; ok {
+				return decodeCheckpoint(v)
+			}
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return lake.Checkpoint{Offsets: map[int32]int64{}}, nil
+}
+
+// hasCommit reports whether the table's current snapshot or one of its
+// ancestors carries the commit id.
+func hasCommit(tbl *table.Table, id string) bool {
+	meta := tbl.Metadata()
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil && s.Summary.Properties[SummaryCommitID] == id {
+			return true
+		}
+		if s.ParentSnapshotID == nil {
+			return false
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return false
+}
+
+// load reads the checkpoint; the key index is built on the first Apply,
+// when the source schema (and so the key) is known.
+func (w *Table) load(ctx context.Context) error {
+	cp, err := lastCheckpoint(w.tbl)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", w.name(), err)
+	}
+	w.checkpoint = cp
+	return nil
+}
+
+func (w *Table) name() string { return strings.Join(w.ident, ".") }
+
+// Checkpoint returns the Kafka position of the last commit.
+func (w *Table) Checkpoint() lake.Checkpoint { return w.checkpoint.Clone() }
+
+// Close releases the key index. It is idempotent.
+func (w *Table) Close() {
+	w.index = nil
+	w.broken = errors.New("table closed")
+}
+
+// Apply commits one batch as one snapshot: the batch's new rows as data
+// files, the rows they replace and the deleted rows as position deletes,
+// and the checkpoint in the summary.
+func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
+	start := time.Now()
+	if w.broken != nil {
+		return lake.Stats{}, fmt.Errorf("table %s must be opened again: %w", w.name(), w.broken)
+	}
+	if err := w.prepare(ctx, b.Table); err != nil {
+		return lake.Stats{}, err
+	}
+	p, err := w.plan(ctx, b)
+	if err != nil {
+		return lake.Stats{}, err
+	}
+	stats := lake.Stats{Rows: p.rows, Deletes: p.ndelete}
+	if p.empty() {
+		w.checkpoint = b.Checkpoint.Clone()
+		stats.Duration = time.Since(start)
+		return stats, nil
+	}
+	files, err := w.writeFiles(ctx, p)
+	if err != nil {
+		return stats, err
+	}
+	stats.DataFiles, stats.DeleteFiles = len(files.data), len(files.deletes)
+	tbl, err := w.commit(ctx, b.Checkpoint, files)
+	if err != nil {
+		w.broken = err
+		return stats, err
+	}
+	w.tbl = tbl
+	if err := w.updateIndex(p, files); err != nil {
+		w.broken = err
+		return stats, err
+	}
+	w.checkpoint = b.Checkpoint.Clone()
+	stats.SnapshotID = tbl.CurrentSnapshot().SnapshotID
+	stats.Duration = time.Since(start)
+	return stats, nil
+}
+
+// commit adds the files in one row delta whose summary carries the
+// checkpoint, pinned to the snapshot the plan was made against.
+func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFiles) (*table.Table, error) {
+	id := uuid.NewString()
+	props := iceberg.Properties{SummaryCheckpoint: encodeCheckpoint(cp), SummaryCommitID: id}
+	txn := w.tbl.NewTransaction()
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", w.name(), err)
+	}
+	rd := txn.NewRowDelta(props)
+	for _, f := range files.data {
+		rd.AddRows(f.df)
+	}
+	for _, f := range files.deletes {
+		rd.AddDeletes(f)
+	}
+	if err := rd.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("stage commit %s: %w", w.name(), err)
+	}
+	tbl, err := txn.Commit(ctx)
+	if err == nil {
+		return tbl, nil
+	}
+	if isConflict(err) {
+		return nil, fmt.Errorf("commit %s: %w: %w", w.name(), lake.ErrConflict, err)
+	}
+	return w.resolve(ctx, id, err)
+}
+
+// isConflict reports whether a commit error says the table moved since it
+// was loaded. The SQL and Glue catalogs report a failed requirement as a
+// plain error, not table.ErrCommitFailed.
+func isConflict(err error) bool {
+	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(err.Error(), "requirement failed")
+}
+
+// resolve decides an ambiguous commit by reloading the table and looking
+// for the commit id. It retries the reload while the catalog is down, for
+// up to a minute.
+func (w *Table) resolve(ctx context.Context, id string, cause error) (*table.Table, error) {
+	w.log.Warn("commit outcome unknown; reloading the table to find out", "error", cause)
+	base := w.tbl.CurrentSnapshot()
+	delay := 200 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+	for {
+		tbl, err := w.cat.LoadTable(ctx, w.ident)
+		if err == nil {
+			switch {
+			case hasCommit(tbl, id):
+				w.log.Info("the ambiguous commit did happen", "commit_id", id)
+				return tbl, nil
+			case tbl.CurrentSnapshot() != nil && (base == nil || tbl.CurrentSnapshot().SnapshotID != base.SnapshotID):
+				return nil, fmt.Errorf("commit %s: %w (after: %w)", w.name(), lake.ErrConflict, cause)
+			default:
+				return nil, fmt.Errorf("commit %s did not happen: %w", w.name(), cause)
+			}
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("commit %s: outcome unknown, table cannot be reloaded (%v): %w", w.name(), err, cause)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}

@@ -1,0 +1,253 @@
+package iceberg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+var day = int64(24 * time.Hour / time.Microsecond)
+
+func ordersTable(version int) *schema.Table {
+	t := &schema.Table{
+		ID: schema.TableID{Database: "shop", Name: "orders"}, Version: version,
+		Columns: []schema.Column{
+			{Name: "id", Type: schema.Type{Kind: schema.KindInt64}},
+			{Name: "customer", Type: schema.Type{Kind: schema.KindString}},
+			{Name: "amount", Type: schema.Type{Kind: schema.KindDecimal, Precision: 12, Scale: 2}, Nullable: true},
+			{Name: "created", Type: schema.Type{Kind: schema.KindTimestamp, Precision: 6}},
+			{Name: "note", Type: schema.Type{Kind: schema.KindString}, Nullable: true},
+		},
+		Key: []string{"id"},
+	}
+	if err := t.Prepare(); err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// model is the expected table: key -> row.
+type model map[string][]any
+
+func upsert(t *schema.Table, row []any) lake.Change {
+	k, err := lake.KeyOf(t, row)
+	if err != nil {
+		panic(err)
+	}
+	return lake.Change{Key: k, Row: row, Meta: lake.RowMeta{Op: schema.OpUpdate, CommitTime: time.UnixMilli(1700000000000), Position: "0-1-1#0"}}
+}
+
+func del(t *schema.Table, id int64) lake.Change {
+	k, _ := lake.KeyOf(t, []any{id, nil, nil, nil, nil})
+	return lake.Change{Key: k, Delete: true}
+}
+
+func (m model) apply(b *lake.Batch) {
+	if b.Truncate {
+		clear(m)
+	}
+	for _, c := range b.Changes {
+		if c.Delete {
+			delete(m, c.Key)
+		} else {
+			m[c.Key] = c.Row
+		}
+	}
+}
+
+type fixture struct {
+	t    *testing.T
+	dir  string
+	lake *Lake
+	src  *schema.Table
+	cfg  lake.TableConfig
+	want model
+	next int64 // next offset
+}
+
+func newFixture(t *testing.T, partition string) *fixture {
+	f := &fixture{t: t, dir: t.TempDir(), src: ordersTable(1), want: model{}}
+	f.cfg = lake.TableConfig{Namespace: "shop", Name: "orders", PartitionColumn: partition}
+	f.lake = New(Config{Warehouse: f.dir})
+	t.Cleanup(func() { f.lake.Close() })
+	return f
+}
+
+func (f *fixture) open() lake.Table {
+	f.t.Helper()
+	tbl, err := f.lake.Open(context.Background(), f.src, f.cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return tbl
+}
+
+func (f *fixture) batch(changes ...lake.Change) *lake.Batch {
+	f.next += int64(len(changes))
+	return &lake.Batch{Table: f.src, Changes: changes, Checkpoint: lake.Checkpoint{Topic: "t", Offsets: map[int32]int64{0: f.next}}}
+}
+
+func (f *fixture) apply(tbl lake.Table, b *lake.Batch) lake.Stats {
+	f.t.Helper()
+	st, err := tbl.Apply(context.Background(), b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.want.apply(b)
+	return st
+}
+
+// check reads the table back and compares it with the model.
+func (f *fixture) check() {
+	f.t.Helper()
+	rows, err := f.lake.ReadTable(context.Background(), f.cfg.Namespace, f.cfg.Name, f.src)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	got := model{}
+	for _, r := range rows {
+		img := make([]any, len(f.src.Columns))
+		for i, c := range f.src.Columns {
+			img[i] = r[c.Name]
+		}
+		k, err := lake.KeyOf(f.src, img)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if _, dup := got[k]; dup {
+			f.t.Errorf("key %s is live twice", k)
+		}
+		got[k] = img
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.want)) {
+		if !reflect.DeepEqual(got[k], f.want[k]) {
+			f.t.Errorf("key %s: lake %v, want %v", k, got[k], f.want[k])
+		}
+	}
+	for k := range got {
+		if _, ok := f.want[k]; !ok {
+			f.t.Errorf("key %s: in the lake, not expected: %v", k, got[k])
+		}
+	}
+}
+
+func row(id int64, customer string, amount any, created int64, note any) []any {
+	return []any{id, customer, amount, created, note}
+}
+
+// TestApplyUpsertsAndDeletes applies inserts, updates, a partition move, a
+// key change and deletes as separate commits, reopens the table and goes
+// on; every read must show exactly one live row per key.
+func TestApplyUpsertsAndDeletes(t *testing.T) {
+	for _, partition := range []string{"", "created"} {
+		t.Run("partition="+partition, func(t *testing.T) {
+			f := newFixture(t, partition)
+			s := f.src
+			tbl := f.open()
+			var batch []lake.Change
+			for i := range int64(50) {
+				batch = append(batch, upsert(s, row(i, fmt.Sprint("c", i), fmt.Sprintf("%d.%02d", i, i), i%3*day+i, nil)))
+			}
+			st := f.apply(tbl, f.batch(batch...))
+			if st.Rows != 50 || st.Deletes != 0 || st.SnapshotID == 0 {
+				t.Errorf("first batch stats %+v", st)
+			}
+			f.check()
+
+			// Updates in place, a move to another day, deletes, and a
+			// key change published as delete + create.
+			st = f.apply(tbl, f.batch(
+				upsert(s, row(1, "c1", "99.99", 1, "updated")),
+				upsert(s, row(2, "c2", nil, 10*day, "moved")),
+				del(s, 3), del(s, 1000),
+				del(s, 4), upsert(s, row(4000, "c4", "4.04", 4, "new key")),
+			))
+			if st.Deletes != 4 || st.Rows != 3 {
+				t.Errorf("second batch stats %+v, want 4 deletes and 3 rows", st)
+			}
+			f.check()
+			tbl.Close()
+
+			// A new process: the checkpoint and index come from the table.
+			f.lake.Close()
+			f.lake = New(Config{Warehouse: f.dir})
+			tbl = f.open()
+			if cp := tbl.Checkpoint(); cp.Topic != "t" || cp.Offsets[0] != f.next {
+				t.Errorf("checkpoint after reopen %+v, want offset %d", cp, f.next)
+			}
+			f.apply(tbl, f.batch(upsert(s, row(2, "c2", "2.00", 2, "moved back")), upsert(s, row(1, "c1", "1.00", 1, "again"))))
+			f.check()
+			f.apply(tbl, f.batch(del(s, 2), upsert(s, row(60, "c60", nil, -day-1, nil))))
+			f.check()
+
+			// Truncate, then rows after it in the same batch.
+			b := f.batch(upsert(s, row(7, "c7", nil, 7, "after truncate")))
+			b.Truncate = true
+			f.apply(tbl, b)
+			f.check()
+			if len(f.want) != 1 {
+				t.Errorf("after truncate the model has %d rows", len(f.want))
+			}
+		})
+	}
+}
+
+// TestApplyConflict opens a table twice; a commit through the second
+// handle after one through the first is a conflict, and the table keeps
+// the first commit only.
+func TestApplyConflict(t *testing.T) {
+	f := newFixture(t, "")
+	s := f.src
+	a, b := f.open(), f.open()
+	f.apply(a, f.batch(upsert(s, row(1, "a", nil, 0, nil))))
+	_, err := b.Apply(context.Background(), f.batch(upsert(s, row(1, "b", nil, 0, nil))))
+	if !errors.Is(err, lake.ErrConflict) {
+		t.Fatalf("second writer: got %v, want ErrConflict", err)
+	}
+	if _, err := b.Apply(context.Background(), f.batch()); err == nil {
+		t.Error("a table that failed a commit accepted another batch")
+	}
+	f.check()
+	c := f.open()
+	if cp := c.Checkpoint(); cp.Offsets[0] != 1 {
+		t.Errorf("checkpoint %+v, want the first writer's offset 1", cp)
+	}
+}
+
+// TestApplyUnchangedColumns fills TOAST columns from the live lake row.
+func TestApplyUnchangedColumns(t *testing.T) {
+	f := newFixture(t, "created")
+	s := f.src
+	tbl := f.open()
+	f.apply(tbl, f.batch(upsert(s, row(1, "c1", "1.00", 1, "big toasted text"))))
+	ch := upsert(s, row(1, "c1", "2.00", 1, nil))
+	ch.Unchanged = []bool{false, false, false, false, true}
+	if _, err := tbl.Apply(context.Background(), f.batch(ch)); err != nil {
+		t.Fatal(err)
+	}
+	f.want[ch.Key] = row(1, "c1", "2.00", 1, "big toasted text")
+	f.check()
+}
+
+// TestApplySchemaEvolution adds a column and drops one in the source.
+func TestApplySchemaEvolution(t *testing.T) {
+	f := newFixture(t, "")
+	tbl := f.open()
+	f.apply(tbl, f.batch(upsert(f.src, row(1, "c1", "1.00", 1, "n"))))
+	v2 := ordersTable(2)
+	v2.Columns = append(v2.Columns[:4:4], schema.Column{Name: "tag", Type: schema.Type{Kind: schema.KindString}, Nullable: true})
+	f.src = v2
+	f.want = model{}
+	k, _ := lake.KeyOf(v2, []any{int64(2), "c2", nil, int64(2), "t"})
+	f.apply(tbl, f.batch(lake.Change{Key: k, Row: []any{int64(2), "c2", nil, int64(2), "t"}, Meta: lake.RowMeta{Op: schema.OpCreate}}))
+	f.want[`1`] = []any{int64(1), "c1", "1.00", int64(1), nil}
+	f.check()
+}
