@@ -131,3 +131,8 @@ type Stats struct {
 // the table since it was opened; the caller must open it again and resume
 // from its checkpoint.
 var ErrConflict = errors.New("lake table changed underneath this writer")
+
+// ErrIncompatible is returned by Table.Apply when a source schema change
+// cannot be applied to the lake table (a column's type changed to one its
+// lake type cannot be widened to). The table stops; other tables go on.
+var ErrIncompatible = errors.New("source schema change is incompatible with the lake table")

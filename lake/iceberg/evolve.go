@@ -2,20 +2,15 @@ package iceberg
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/schema"
 )
-
-// ErrIncompatible is returned when a source schema change cannot be
-// applied to the lake table: a column's type changed to one its lake type
-// cannot be promoted to.
-var ErrIncompatible = errors.New("source schema change is incompatible with the lake table")
 
 // prepare makes the lake schema able to hold rows of src, evolving it by
 // name, and builds the key index on first use.
@@ -70,7 +65,7 @@ func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
 		var upd table.ColumnUpdate
 		if !f.Type.Equals(want) {
 			if !promotable(f.Type, want) {
-				return fmt.Errorf("table %s column %s: lake type %s, source type %s (%s): %w", w.name(), c.Name, f.Type, want, c.Type, ErrIncompatible)
+				return fmt.Errorf("table %s column %s: lake type %s, source type %s (%s): %w", w.name(), c.Name, f.Type, want, c.Type, lake.ErrIncompatible)
 			}
 			upd.FieldType = iceberg.Optional[iceberg.Type]{Val: want, Valid: true}
 		}

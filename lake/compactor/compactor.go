@@ -1,0 +1,413 @@
+// Package compactor reads the readers' change topics and applies them to
+// lake tables, exactly once.
+//
+// Compactors are identical workers in one Kafka consumer group. A group
+// balancer gives each member whole topics, so one worker writes each lake
+// table. Each topic has its own goroutine, which folds records into a batch
+// (the last change per key wins) and commits it as one lake snapshot on an
+// interval or when it grows to MaxRows. The Kafka offsets a snapshot covers
+// are stored in it; on assignment a worker resumes every partition from
+// the table's checkpoint, not from the group's offsets, and skips records
+// the checkpoint already covers. Group offsets are committed after each
+// lake commit for monitoring only.
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// Config configures a Compactor. The zero value of every field but
+// Brokers, Sources and Lake has a working default.
+type Config struct {
+	// Brokers are the seed brokers.
+	Brokers []string
+	// ClientOpts adds client options (TLS, SASL) chosen by the caller.
+	ClientOpts []kgo.Opt
+	// Group is the consumer group; default "tributary-compactor".
+	Group string
+	// Sources lists the readers whose topics are compacted.
+	Sources []SourceConfig
+	// Interval is the longest a change waits for its commit; default 30s.
+	Interval time.Duration
+	// MaxRows commits a table's batch early once it folds this many
+	// records; default 100,000.
+	MaxRows int
+	// Lake is where tables are written.
+	Lake   lake.Lake
+	Logger *slog.Logger
+}
+
+// SourceConfig says how one reader's topics map onto lake tables.
+type SourceConfig struct {
+	// TopicPrefix is the reader's topic prefix.
+	TopicPrefix string
+	// Namespace is the lake namespace of the source's tables; "{db}" is
+	// replaced by the source database (MySQL) or schema (Postgres) and
+	// "{prefix}" by TopicPrefix. Default "{db}".
+	Namespace string
+	// Tables gives per-table options by "database.table".
+	Tables map[string]TableOptions
+	// Properties are added to every table's properties (owner, team).
+	Properties map[string]string
+}
+
+// TableOptions are the options of one lake table.
+type TableOptions struct {
+	// PartitionColumn is the date or timestamp column whose day (or
+	// Granularity) partitions the table; empty means unpartitioned.
+	PartitionColumn string
+	// Granularity is "day" (default), "hour" or "month".
+	Granularity string
+}
+
+// ErrUnknownSchema is the error of a record whose schema version is not on
+// the schema topic.
+var ErrUnknownSchema = errors.New("unknown schema version")
+
+// Compactor consumes change topics into lake tables.
+type Compactor struct {
+	cfg     Config
+	log     *slog.Logger
+	sources []*source
+
+	mu      sync.Mutex
+	workers map[string]*worker    // by topic, in the current session
+	tables  map[string]lake.Table // open tables by topic, kept across sessions
+	stopped map[string]error      // tables stopped by bad input, by topic
+	cl      *kgo.Client
+	failErr error
+	cancel  context.CancelFunc
+}
+
+// source is one reader's topics.
+type source struct {
+	cfg     SourceConfig
+	schemas *schemas
+	topics  *regexp.Regexp
+}
+
+// New returns a Compactor; it does no I/O.
+func New(cfg Config) *Compactor {
+	if cfg.Group == "" {
+		cfg.Group = "tributary-compactor"
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 30 * time.Second
+	}
+	if cfg.MaxRows <= 0 {
+		cfg.MaxRows = 100_000
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Compactor{cfg: cfg, log: log, workers: map[string]*worker{}, tables: map[string]lake.Table{}, stopped: map[string]error{}}
+	for _, s := range cfg.Sources {
+		if s.Namespace == "" {
+			s.Namespace = "{db}"
+		}
+		c.sources = append(c.sources, &source{
+			cfg:     s,
+			schemas: newSchemas(cfg.Brokers, cfg.ClientOpts, s.TopicPrefix),
+			topics:  regexp.MustCompile(topicPattern(s.TopicPrefix)),
+		})
+	}
+	return c
+}
+
+// topicPattern matches the table topics of a prefix,
+// "<prefix>.<database>.<table>", and not "<prefix>._schemas" or
+// "<prefix>._checkpoints".
+func topicPattern(prefix string) string {
+	return "^" + regexp.QuoteMeta(prefix) + `\.[^.]+\..+$`
+}
+
+func (c *Compactor) sourceOf(topic string) *source {
+	for _, s := range c.sources {
+		if s.topics.MatchString(topic) {
+			return s
+		}
+	}
+	return nil
+}
+
+// tableConfig returns the lake table of a source table.
+func (s *source) tableConfig(id schema.TableID) lake.TableConfig {
+	ns := strings.NewReplacer("{db}", id.Database, "{prefix}", s.cfg.TopicPrefix).Replace(s.cfg.Namespace)
+	opts := s.cfg.Tables[id.String()]
+	props := map[string]string{"tributary.source.topic-prefix": s.cfg.TopicPrefix}
+	for k, v := range s.cfg.Properties {
+		props[k] = v
+	}
+	return lake.TableConfig{Namespace: ns, Name: id.Name, PartitionColumn: opts.PartitionColumn, Granularity: opts.Granularity, Properties: props}
+}
+
+// Stopped returns the tables stopped by bad input, by topic, with the
+// reason. A stopped table keeps its last commit; nothing after the bad
+// record is applied until the input is fixed and the compactor restarted.
+func (c *Compactor) Stopped() map[string]error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]error, len(c.stopped))
+	for k, v := range c.stopped {
+		out[k] = v
+	}
+	return out
+}
+
+// Run consumes until ctx is done, then commits what it holds and returns
+// nil. A failed session (a table that cannot commit, Kafka trouble) is
+// started again after a pause: every table then resumes from its last
+// commit.
+func (c *Compactor) Run(ctx context.Context) error {
+	if len(c.sources) == 0 {
+		return errors.New("compactor: no sources configured")
+	}
+	defer c.closeTables()
+	backoff := time.Second
+	for {
+		started := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		c.log.Error("compactor session failed; starting again", "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (c *Compactor) closeTables() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for topic, t := range c.tables {
+		t.Close()
+		delete(c.tables, topic)
+	}
+}
+
+// fail ends the current session with err.
+func (c *Compactor) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failErr == nil {
+		c.failErr = err
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// stop marks a table stopped by bad input and stops fetching its topic.
+func (c *Compactor) stop(topic string, err error) {
+	c.mu.Lock()
+	c.stopped[topic] = err
+	cl := c.cl
+	c.mu.Unlock()
+	if cl != nil {
+		cl.PauseFetchTopics(topic)
+	}
+}
+
+// session runs one consumer group membership.
+func (c *Compactor) session(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var patterns []string
+	for _, s := range c.sources {
+		patterns = append(patterns, s.topics.String())
+	}
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(c.cfg.Brokers...),
+		kgo.ConsumerGroup(c.cfg.Group),
+		kgo.ConsumeRegex(),
+		kgo.ConsumeTopics(patterns...),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.DisableAutoCommit(),
+		kgo.Balancers(topicBalancer{}),
+		kgo.MetadataMinAge(time.Second),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+		kgo.AdjustFetchOffsetsFn(func(actx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+			return c.assigned(sctx, actx, offsets), nil
+		}),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+			c.revoked(revoked, true)
+		}),
+		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+			c.revoked(lost, false)
+		}),
+	}, c.cfg.ClientOpts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	c.mu.Lock()
+	c.cl, c.cancel, c.failErr = cl, cancel, nil
+	c.mu.Unlock()
+	defer func() {
+		c.stopWorkers(true)
+		c.mu.Lock()
+		c.cl, c.cancel = nil, nil
+		c.mu.Unlock()
+		cl.Close()
+	}()
+	for {
+		fs := cl.PollFetches(sctx)
+		if sctx.Err() != nil {
+			c.mu.Lock()
+			err := c.failErr
+			c.mu.Unlock()
+			return err
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) && ferr == nil {
+				ferr = fmt.Errorf("fetch %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			c.log.Warn("fetch error", "error", ferr)
+		}
+		fs.EachTopic(func(ft kgo.FetchTopic) {
+			var recs []*kgo.Record
+			ft.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+			if len(recs) == 0 {
+				return
+			}
+			if w := c.worker(ft.Topic); w != nil {
+				w.send(sctx, recs)
+			}
+		})
+	}
+}
+
+func (c *Compactor) worker(topic string) *worker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.workers[topic]
+}
+
+// assigned starts a worker per assigned topic and positions every
+// partition at the table's checkpoint (the start of the partition for one
+// the table has not seen).
+func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[int32]kgo.Offset) map[string]map[int32]kgo.Offset {
+	for topic, parts := range offsets {
+		src := c.sourceOf(topic)
+		if src == nil {
+			continue
+		}
+		var ps []int32
+		for p := range parts {
+			ps = append(ps, p)
+			parts[p] = kgo.NewOffset().AtStart()
+		}
+		w := newWorker(c, src, topic, ps)
+		if err := w.open(actx); err != nil {
+			// The worker opens the table when records come and skips what
+			// the checkpoint covers; starting from the start loses nothing.
+			c.log.Warn("cannot open lake table at assignment; reading the topic from its start", "topic", topic, "error", err)
+		} else {
+			for p, o := range w.next {
+				if _, ok := parts[p]; ok {
+					parts[p] = kgo.NewOffset().At(o)
+				}
+			}
+		}
+		c.mu.Lock()
+		if _, stopped := c.stopped[topic]; stopped && c.cl != nil {
+			c.cl.PauseFetchTopics(topic)
+		}
+		c.workers[topic] = w
+		c.mu.Unlock()
+		w.start(sctx)
+	}
+	return offsets
+}
+
+// revoked stops the workers of revoked topics, committing what they hold
+// when flush is set.
+func (c *Compactor) revoked(topics map[string][]int32, flush bool) {
+	c.mu.Lock()
+	var ws []*worker
+	for t := range topics {
+		if w := c.workers[t]; w != nil {
+			ws = append(ws, w)
+			delete(c.workers, t)
+		}
+	}
+	c.mu.Unlock()
+	for _, w := range ws {
+		w.stop(flush)
+	}
+}
+
+func (c *Compactor) stopWorkers(flush bool) {
+	c.mu.Lock()
+	ws := c.workers
+	c.workers = map[string]*worker{}
+	c.mu.Unlock()
+	for _, w := range ws {
+		w.stop(flush)
+	}
+}
+
+// table returns the open lake table of a topic, if any.
+func (c *Compactor) table(topic string) lake.Table {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tables[topic]
+}
+
+func (c *Compactor) setTable(topic string, t lake.Table) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old := c.tables[topic]; old != nil && old != t {
+		old.Close()
+	}
+	if t == nil {
+		delete(c.tables, topic)
+	} else {
+		c.tables[topic] = t
+	}
+}
+
+// commitOffsets records a table's checkpoint as the group's offsets, for
+// lag monitoring; failures are only logged.
+func (c *Compactor) commitOffsets(cp lake.Checkpoint) {
+	c.mu.Lock()
+	cl := c.cl
+	c.mu.Unlock()
+	if cl == nil {
+		return
+	}
+	offs := map[string]map[int32]kgo.EpochOffset{cp.Topic: {}}
+	for p, o := range cp.Offsets {
+		offs[cp.Topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	cl.CommitOffsets(context.Background(), offs, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			c.log.Debug("commit group offsets", "topic", cp.Topic, "error", err)
+		}
+	})
+}

@@ -1,0 +1,280 @@
+package compactor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/connectors/kafka"
+	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/lake/iceberg"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+func testLogger() *slog.Logger {
+	if os.Getenv("TRIBUTARY_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func itemsTable(name string, version int) *schema.Table {
+	t := &schema.Table{ID: schema.TableID{Database: "shop", Name: name}, Version: version, Key: []string{"id"},
+		Columns: []schema.Column{
+			{Name: "id", Type: schema.Type{Kind: schema.KindInt64}},
+			{Name: "v", Type: schema.Type{Kind: schema.KindString}, Nullable: true},
+			{Name: "day", Type: schema.Type{Kind: schema.KindDate}},
+		}}
+	if err := t.Prepare(); err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// fakeSource publishes events like a reader and keeps the expected table.
+type fakeSource struct {
+	t    *testing.T
+	pub  *kafka.Publisher
+	tbl  *schema.Table
+	want map[int64][]any
+	gtid int
+}
+
+func newSource(t *testing.T, brokers []string, tbl *schema.Table) *fakeSource {
+	pub := kafka.NewPublisher(kafka.PublisherConfig{Brokers: brokers, TopicPrefix: "src", CheckpointKey: "src", Partitions: 3})
+	if _, err := pub.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	s := &fakeSource{t: t, pub: pub, tbl: tbl, want: map[int64][]any{}}
+	if err := pub.AddSchema(context.Background(), tbl); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *fakeSource) event(op schema.Op, before, after []any) {
+	s.t.Helper()
+	s.gtid++
+	e := &schema.Event{Table: s.tbl, Op: op, Before: before, After: after,
+		Source: schema.Source{Connector: "mysql", Name: "src", GTID: fmt.Sprintf("0-1-%d", s.gtid), CommitTime: time.UnixMilli(1700000000000)}}
+	if err := s.pub.Add(context.Background(), e); err != nil {
+		s.t.Fatal(err)
+	}
+	switch op {
+	case schema.OpDelete:
+		delete(s.want, before[0].(int64))
+	case schema.OpTruncate:
+		clear(s.want)
+	default:
+		if before != nil {
+			delete(s.want, before[0].(int64))
+		}
+		s.want[after[0].(int64)] = after
+	}
+}
+
+func (s *fakeSource) commit() {
+	s.t.Helper()
+	if err := s.pub.Commit(context.Background(), []byte(fmt.Sprint(s.gtid))); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func rowOf(id int64, v string) []any { return []any{id, v, int32(id % 5)} }
+
+// lakeRows reads the lake table as id -> row.
+func lakeRows(ctx context.Context, l *iceberg.Lake, t *schema.Table) (map[int64][]any, error) {
+	rows, err := l.ReadTable(ctx, t.ID.Database, t.ID.Name, t)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64][]any{}
+	for _, r := range rows {
+		id := r["id"].(int64)
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("id %d is live twice", id)
+		}
+		out[id] = []any{r["id"], r["v"], r["day"]}
+	}
+	return out, nil
+}
+
+// waitLake waits until the lake table equals the source's expected rows.
+func waitLake(t *testing.T, l *iceberg.Lake, s *fakeSource) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var got map[int64][]any
+	var err error
+	for time.Now().Before(deadline) {
+		got, err = lakeRows(context.Background(), l, s.tbl)
+		if err == nil && reflect.DeepEqual(got, s.want) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("lake: %v", err)
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.want)) {
+		if !reflect.DeepEqual(got[id], s.want[id]) {
+			t.Errorf("id %d: lake %v, source %v", id, got[id], s.want[id])
+		}
+	}
+	for id := range got {
+		if _, ok := s.want[id]; !ok {
+			t.Errorf("id %d: in the lake only: %v", id, got[id])
+		}
+	}
+	t.FailNow()
+}
+
+func startCompactor(t *testing.T, brokers []string, l lake.Lake) (*Compactor, func()) {
+	c := New(Config{
+		Brokers: brokers, Group: "g", Interval: 150 * time.Millisecond, MaxRows: 500, Lake: l, Logger: testLogger(),
+		Sources: []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var err error
+	wg.Go(func() { err = c.Run(ctx) })
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		wg.Wait()
+		if err != nil {
+			t.Errorf("compactor: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return c, stop
+}
+
+// TestCompactorExactlyOnce runs changes of every kind through Kafka into
+// the lake, restarts the compactor mid-stream, and truncates the table; the
+// lake must equal the source after each step.
+func TestCompactorExactlyOnce(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
+	t.Cleanup(func() { l.Close() })
+
+	s := newSource(t, brokers, itemsTable("items", 1))
+	for i := range int64(1200) {
+		s.event(schema.OpCreate, nil, rowOf(i, "new"))
+	}
+	s.commit()
+	_, stop := startCompactor(t, brokers, l)
+	waitLake(t, l, s)
+
+	for i := int64(0); i < 1200; i += 7 {
+		s.event(schema.OpUpdate, rowOf(i, "new"), rowOf(i, "updated"))
+	}
+	for i := int64(3); i < 1200; i += 11 {
+		s.event(schema.OpDelete, s.want[i], nil)
+	}
+	// Key changes, as the MySQL reader publishes them and as one update.
+	s.event(schema.OpDelete, s.want[1], nil)
+	s.event(schema.OpCreate, nil, rowOf(100001, "moved"))
+	s.event(schema.OpUpdate, s.want[2], rowOf(100002, "moved"))
+	s.commit()
+	waitLake(t, l, s)
+
+	// A restart: nothing is applied twice.
+	stop()
+	for i := int64(5000); i < 5100; i++ {
+		s.event(schema.OpCreate, nil, rowOf(i, "while down"))
+	}
+	s.commit()
+	_, stop = startCompactor(t, brokers, l)
+	waitLake(t, l, s)
+
+	s.event(schema.OpCreate, nil, rowOf(9000, "before truncate"))
+	s.event(schema.OpTruncate, nil, nil)
+	for i := int64(0); i < 40; i++ {
+		s.event(schema.OpCreate, nil, rowOf(i, "after truncate"))
+	}
+	s.commit()
+	waitLake(t, l, s)
+	stop()
+}
+
+// TestCompactorBadInputStopsOneTable publishes an envelope with an unknown
+// schema version on one table: that table stops at the record before it,
+// with an error naming the record, and another table goes on.
+func TestCompactorBadInputStopsOneTable(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
+	t.Cleanup(func() { l.Close() })
+
+	good := newSource(t, brokers, itemsTable("items", 1))
+	good.event(schema.OpCreate, nil, rowOf(1, "a"))
+	good.commit()
+	bad := itemsTable("bad", 1)
+	if err := good.pub.AddSchema(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	e := &schema.Event{Table: bad, Op: schema.OpCreate, After: rowOf(1, "ok"), Source: schema.Source{Connector: "mysql", Name: "src"}}
+	if err := good.pub.Add(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	good.commit()
+	// An envelope naming schema version 7, which was never published.
+	v7 := *bad
+	v7.Version = 7
+	raw, _ := schema.AppendEnvelope(nil, &schema.Event{Table: &v7, Op: schema.OpCreate, After: rowOf(2, "poison")}, time.Now())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "src.shop.bad", Key: []byte(`{"id":2}`), Value: raw}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	comp, stop := startCompactor(t, brokers, l)
+	waitLake(t, l, good)
+	for i := int64(2); i < 50; i++ {
+		good.event(schema.OpCreate, nil, rowOf(i, "after"))
+	}
+	good.commit()
+	waitLake(t, l, good)
+	stopped := comp.Stopped()
+	if len(stopped) != 1 || stopped["src.shop.bad"] == nil {
+		t.Fatalf("stopped tables %v, want src.shop.bad", stopped)
+	}
+	if msg := stopped["src.shop.bad"].Error(); !contains(msg, "shop.bad version 7") || !contains(msg, "src.shop.bad partition") {
+		t.Errorf("stop reason %q does not name the version and the record", msg)
+	}
+	rows, err := lakeRows(context.Background(), l, bad)
+	if err != nil || len(rows) != 1 || rows[1][1] != "ok" {
+		t.Errorf("bad table holds %v (%v), want the one row before the poison record", rows, err)
+	}
+	stop()
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,300 @@
+package compactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// flushTimeout bounds one lake commit.
+const flushTimeout = 5 * time.Minute
+
+// worker applies one topic to its lake table. Its goroutine owns every
+// field below the channels.
+type worker struct {
+	c     *Compactor
+	src   *source
+	topic string
+	parts []int32
+	log   *slog.Logger
+
+	in   chan []*kgo.Record
+	quit chan bool // true: commit what is pending first
+	done chan struct{}
+
+	tbl   lake.Table
+	table schema.TableID
+	// next is, per partition, the offset of the next record to apply;
+	// records below it are already in the table.
+	next map[int32]int64
+	acc  accumulator
+	// barrier holds, per partition, the offset of a truncate record
+	// waiting for the same truncate on every other partition; held keeps
+	// the records that came after it.
+	barrier    map[int32]int64
+	held       map[int32][]*kgo.Record
+	truncTable *schema.Table
+	// halted is set once the worker stops applying records: bad input or
+	// a failure that ends the session.
+	halted error
+}
+
+func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
+	return &worker{
+		c: c, src: src, topic: topic, parts: parts, log: c.log.With("topic", topic),
+		in: make(chan []*kgo.Record, 16), quit: make(chan bool), done: make(chan struct{}),
+		next: map[int32]int64{}, barrier: map[int32]int64{}, held: map[int32][]*kgo.Record{},
+	}
+}
+
+// open opens the lake table (or takes the one kept from an earlier
+// session) and positions the worker at its checkpoint.
+func (w *worker) open(ctx context.Context) error {
+	tbl := w.c.table(w.topic)
+	if tbl == nil {
+		t, err := w.src.schemas.newest(ctx, w.topic)
+		if err != nil {
+			return fmt.Errorf("read schemas: %w", err)
+		}
+		if t == nil {
+			return fmt.Errorf("no schema for topic %s on %s yet", w.topic, schema.SchemaTopic(w.src.cfg.TopicPrefix))
+		}
+		if tbl, err = w.c.cfg.Lake.Open(ctx, t, w.src.tableConfig(t.ID)); err != nil {
+			return fmt.Errorf("open lake table of %s: %w", t.ID, err)
+		}
+		w.c.setTable(w.topic, tbl)
+	}
+	w.tbl = tbl
+	cp := tbl.Checkpoint()
+	switch cp.Topic {
+	case w.topic:
+		w.next = maps.Clone(cp.Offsets)
+	case "":
+	default:
+		w.log.Warn("lake table was last written from another topic; reading this one from its start", "checkpoint_topic", cp.Topic)
+	}
+	return nil
+}
+
+func (w *worker) start(ctx context.Context) { go w.run(ctx) }
+
+// send hands a fetch's records of this topic to the worker.
+func (w *worker) send(ctx context.Context, recs []*kgo.Record) {
+	select {
+	case w.in <- recs:
+	case <-w.done:
+	case <-ctx.Done():
+	}
+}
+
+// stop ends the worker and waits for it.
+func (w *worker) stop(flush bool) {
+	select {
+	case w.quit <- flush:
+	case <-w.done:
+	}
+	<-w.done
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer close(w.done)
+	for {
+		var tick <-chan time.Time
+		if w.acc.records > 0 && w.halted == nil {
+			tick = time.After(time.Until(w.acc.first.Add(w.c.cfg.Interval)))
+		}
+		select {
+		case recs := <-w.in:
+			w.handle(ctx, recs)
+		case <-tick:
+			w.flush(ctx)
+		case flush := <-w.quit:
+			if flush && w.halted == nil {
+				w.flush(ctx)
+			}
+			return
+		}
+	}
+}
+
+// badInput marks an error that stops the table rather than the session.
+type badInput struct{ err error }
+
+func (b badInput) Error() string { return b.err.Error() }
+func (b badInput) Unwrap() error { return b.err }
+
+func (w *worker) handle(ctx context.Context, recs []*kgo.Record) {
+	for _, r := range recs {
+		if w.halted != nil {
+			return
+		}
+		err := w.record(ctx, r)
+		if err == nil {
+			continue
+		}
+		var bad badInput
+		if errors.As(err, &bad) {
+			err = fmt.Errorf("topic %s partition %d offset %d: %w", r.Topic, r.Partition, r.Offset, bad.err)
+			w.flush(ctx) // what came before the bad record is good
+			w.halt(err)
+			return
+		}
+		w.fail(err)
+		return
+	}
+}
+
+// halt stops the table for bad input; the rest of the compactor goes on.
+func (w *worker) halt(err error) {
+	if w.halted != nil {
+		return
+	}
+	w.halted = err
+	w.log.Error("lake table stopped: a record cannot be applied; nothing after it is applied until it is fixed", "error", err)
+	w.c.stop(w.topic, err)
+}
+
+// fail stops the worker and ends the session, which starts again from the
+// tables' checkpoints.
+func (w *worker) fail(err error) {
+	if w.halted != nil {
+		return
+	}
+	w.halted = err
+	w.c.setTable(w.topic, nil)
+	w.c.fail(fmt.Errorf("topic %s: %w", w.topic, err))
+}
+
+// record folds one record into the batch.
+func (w *worker) record(ctx context.Context, r *kgo.Record) error {
+	if o, ok := w.next[r.Partition]; ok && r.Offset < o {
+		return nil // already in the lake
+	}
+	if _, waiting := w.barrier[r.Partition]; waiting {
+		w.held[r.Partition] = append(w.held[r.Partition], r)
+		return nil
+	}
+	if w.tbl == nil {
+		if err := w.open(ctx); err != nil {
+			return err
+		}
+		if o, ok := w.next[r.Partition]; ok && r.Offset < o {
+			return nil
+		}
+	}
+	if r.Value == nil {
+		w.next[r.Partition] = r.Offset + 1 // tombstone
+		return nil
+	}
+	env, err := schema.PeekEnvelope(r.Value)
+	if err != nil {
+		return badInput{err}
+	}
+	t, err := w.src.schemas.lookup(ctx, schema.TableID{Database: env.Database, Name: env.Table}, env.SchemaVersion)
+	if err != nil {
+		if errors.Is(err, ErrUnknownSchema) {
+			return badInput{err}
+		}
+		return err
+	}
+	if w.table != (schema.TableID{}) && t.ID != w.table {
+		return badInput{fmt.Errorf("topic carries table %s after table %s", t.ID, w.table)}
+	}
+	w.table = t.ID
+	if env.Op == schema.OpTruncate {
+		w.barrier[r.Partition] = r.Offset
+		w.truncTable = t
+		if len(w.barrier) == len(w.parts) {
+			return w.truncate(ctx)
+		}
+		return nil
+	}
+	full, err := schema.DecodeEnvelope(r.Value, func(schema.TableID, int) (*schema.Table, error) { return t, nil })
+	if err != nil {
+		return badInput{err}
+	}
+	if w.acc.table != nil && w.acc.table != t && w.acc.records > 0 {
+		// A new schema version: commit the rows of the old one first.
+		if err := w.flushErr(ctx); err != nil {
+			return err
+		}
+	}
+	if err := w.acc.add(full, t); err != nil {
+		return badInput{err}
+	}
+	w.next[r.Partition] = r.Offset + 1
+	if w.acc.records >= w.c.cfg.MaxRows {
+		return w.flushErr(ctx)
+	}
+	return nil
+}
+
+// truncate applies a truncate once every partition has reached it: the
+// rows before it are dropped, the table is cleared, and the records held
+// behind the barrier are folded in.
+func (w *worker) truncate(ctx context.Context) error {
+	if w.acc.table == nil || w.acc.records == 0 {
+		w.acc.table = w.truncTable
+	}
+	w.acc.clear()
+	for p, o := range w.barrier {
+		w.next[p] = o + 1
+	}
+	held := w.held
+	w.barrier, w.held = map[int32]int64{}, map[int32][]*kgo.Record{}
+	for _, p := range slices.Sorted(maps.Keys(held)) {
+		for _, r := range held[p] {
+			if err := w.record(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// flush commits the batch; a failure fails the worker.
+func (w *worker) flush(ctx context.Context) {
+	if err := w.flushErr(ctx); err != nil {
+		var bad badInput
+		if errors.As(err, &bad) {
+			w.halt(bad.err)
+			return
+		}
+		w.fail(err)
+	}
+}
+
+func (w *worker) flushErr(ctx context.Context) error {
+	if w.acc.records == 0 {
+		return nil
+	}
+	if w.acc.empty() {
+		w.acc.reset() // only tombstones: nothing to commit
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	cp := lake.Checkpoint{Topic: w.topic, Offsets: maps.Clone(w.next)}
+	b := w.acc.batch(cp)
+	st, err := w.tbl.Apply(fctx, b)
+	if err != nil {
+		if errors.Is(err, lake.ErrIncompatible) {
+			return badInput{err}
+		}
+		return fmt.Errorf("commit %d changes: %w", len(b.Changes), err)
+	}
+	w.log.Debug("committed", "records", w.acc.records, "rows", st.Rows, "deletes", st.Deletes,
+		"data_files", st.DataFiles, "delete_files", st.DeleteFiles, "took", st.Duration, "freshness", time.Since(w.acc.first))
+	w.acc.reset()
+	w.c.commitOffsets(cp)
+	return nil
+}
