@@ -1,8 +1,12 @@
 package config
 
 import (
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Lake is the configuration of the compactors that write the change topics
@@ -15,6 +19,10 @@ type Lake struct {
 	Warehouse Warehouse `yaml:"warehouse"`
 	// Catalog is the Iceberg catalog that tracks the tables.
 	Catalog Catalog `yaml:"catalog"`
+	// Sources lists the readers whose change topics are compacted.
+	Sources []LakeSource `yaml:"sources"`
+	// Commit says how often each table commits.
+	Commit LakeCommit `yaml:"commit"`
 	// Metrics configures the HTTP listener for /metrics, /healthz, /readyz.
 	Metrics Metrics `yaml:"metrics"`
 	// Log configures logging.
@@ -74,6 +82,49 @@ type Catalog struct {
 	URI Secret `yaml:"uri"`
 }
 
+// LakeSource is one reader's topics and how they map onto lake tables.
+type LakeSource struct {
+	// TopicPrefix is the reader's kafka.topic_prefix (its name by default).
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Namespace is the lake namespace (Iceberg database) of the source's
+	// tables; "{db}" stands for the source database (MySQL) or schema
+	// (PostgreSQL), "{prefix}" for TopicPrefix. Default "{db}".
+	Namespace string `yaml:"namespace"`
+	// Tables gives per-table options by "database.table".
+	Tables map[string]LakeTable `yaml:"tables"`
+	// Properties are added to the properties of every table of the source,
+	// such as owner: team-payments.
+	Properties map[string]string `yaml:"properties"`
+}
+
+// LakeTable holds the options of one lake table.
+type LakeTable struct {
+	// PartitionBy is the date or timestamp column whose day (or
+	// Granularity) partitions the table. Unset means unpartitioned.
+	PartitionBy string `yaml:"partition_by"`
+	// Granularity is the partition transform; default GranularityDay.
+	Granularity Granularity `yaml:"granularity"`
+}
+
+// Granularity is the time unit of a partition transform.
+type Granularity string
+
+// Partition granularities.
+const (
+	GranularityDay   Granularity = "day"
+	GranularityHour  Granularity = "hour"
+	GranularityMonth Granularity = "month"
+)
+
+// LakeCommit says when a table's pending changes are committed.
+type LakeCommit struct {
+	// Interval is the longest a change waits for its commit; default 30s.
+	Interval Duration `yaml:"interval"`
+	// MaxRows commits a table early once this many changes are pending;
+	// default 100000.
+	MaxRows int `yaml:"max_rows"`
+}
+
 // CatalogKind is an Iceberg catalog implementation.
 type CatalogKind string
 
@@ -113,6 +164,18 @@ func (l *Lake) ApplyDefaults() {
 	setDefault(&l.Kafka.Group, "tributary-compactor")
 	l.Kafka.TLS.applyDefaults()
 	setDefault(&l.Catalog.Kind, CatalogSQL)
+	for i := range l.Sources {
+		src := &l.Sources[i]
+		setDefault(&src.Namespace, "{db}")
+		for name, t := range src.Tables {
+			if t.PartitionBy != "" {
+				setDefault(&t.Granularity, GranularityDay)
+				src.Tables[name] = t
+			}
+		}
+	}
+	setDefault(&l.Commit.Interval, Duration(30*time.Second))
+	setDefault(&l.Commit.MaxRows, 100000)
 	l.Log.applyDefaults()
 }
 
@@ -139,6 +202,11 @@ func (l *Lake) Validate() error {
 		p.add("warehouse.s3.bucket", "%q holds a \"/\"; put the bucket name here and the rest in warehouse.s3.prefix", w.S3.Bucket)
 	}
 	l.validateCatalog(&p)
+	l.validateSources(&p)
+	checkPositive(&p, "commit.interval", l.Commit.Interval)
+	if l.Commit.MaxRows <= 0 {
+		p.add("commit.max_rows", "%d is not positive; remove it to use 100000", l.Commit.MaxRows)
+	}
 	l.Metrics.validate(&p)
 	l.Log.validate(&p)
 	return p.err()
@@ -156,5 +224,42 @@ func (l *Lake) validateCatalog(p *problems) {
 		p.add("catalog.uri", "not used by the glue catalog; remove it (the region comes from warehouse.s3.region)")
 	case c.Kind == CatalogGlue && l.Warehouse.S3 == nil:
 		p.add("catalog.kind", "glue needs the warehouse on S3; set warehouse.s3, or use kind: sql with a local warehouse")
+	}
+}
+
+// namespaceRE matches what a namespace holds besides its placeholders.
+var namespaceRE = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
+
+func (l *Lake) validateSources(p *problems) {
+	if len(l.Sources) == 0 {
+		p.add("sources", "required; list the readers to compact, such as [{topic_prefix: orders-db}]")
+	}
+	seen := map[string]bool{}
+	for i, src := range l.Sources {
+		key := index("sources", i)
+		switch {
+		case src.TopicPrefix == "":
+			p.add(join(key, "topic_prefix"), "required; set it to the reader's kafka.topic_prefix (its name by default)")
+		case !topicRE.MatchString(src.TopicPrefix):
+			p.add(join(key, "topic_prefix"), "%q is not a Kafka topic prefix; use letters, digits, \".\", \"_\" and \"-\"", src.TopicPrefix)
+		case seen[src.TopicPrefix]:
+			p.add(join(key, "topic_prefix"), "%q is listed twice; keep one", src.TopicPrefix)
+		}
+		seen[src.TopicPrefix] = true
+		if rest := strings.NewReplacer("{db}", "", "{prefix}", "").Replace(src.Namespace); src.Namespace == "" || !namespaceRE.MatchString(rest) {
+			p.add(join(key, "namespace"), "%q is not a namespace; use letters, digits, \"_\", \"-\", \"{db}\" and \"{prefix}\"", src.Namespace)
+		}
+		for _, name := range slices.Sorted(maps.Keys(src.Tables)) {
+			t := src.Tables[name]
+			tkey := mapKey(join(key, "tables"), name)
+			if db, tbl, ok := strings.Cut(name, "."); !ok || db == "" || tbl == "" {
+				p.add(tkey, "%q is not database.table; write it like shop.orders", name)
+			}
+			if t.PartitionBy == "" {
+				p.add(join(tkey, "partition_by"), "required in a table entry; name a date or timestamp column, or remove the entry to leave the table unpartitioned")
+				continue
+			}
+			checkEnum(p, join(tkey, "granularity"), t.Granularity, GranularityDay, GranularityHour, GranularityMonth)
+		}
 	}
 }

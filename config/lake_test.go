@@ -4,10 +4,11 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseLake(t *testing.T) {
-	l, err := ParseLake("lake.yaml", []byte("warehouse:\n  path: /var/lib/tributary/lake\n"))
+	l, err := ParseLake("lake.yaml", []byte("warehouse:\n  path: /var/lib/tributary/lake\nsources:\n  - topic_prefix: orders-db\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,6 +16,8 @@ func TestParseLake(t *testing.T) {
 		Kafka:     LakeKafka{Group: "tributary-compactor", TLS: TLS{Mode: TLSDisable}},
 		Warehouse: Warehouse{Path: "/var/lib/tributary/lake"},
 		Catalog:   Catalog{Kind: CatalogSQL},
+		Sources:   []LakeSource{{TopicPrefix: "orders-db", Namespace: "{db}"}},
+		Commit:    LakeCommit{Interval: Duration(30 * time.Second), MaxRows: 100000},
 		Log:       Log{Level: LogInfo, Format: LogText},
 	}
 	if !reflect.DeepEqual(l, want) || !l.Kafka.UsesEmbeddedBroker() {
@@ -26,38 +29,57 @@ func TestParseLake(t *testing.T) {
 		want      []string
 	}{{
 		name: "typo",
-		doc:  "warehous:\n  path: x\n",
+		doc:  "warehous:\n  path: x\nsources: [{topic_prefix: a}]\n",
 		want: []string{`unknown key "warehous" at lake.yaml:1:1; did you mean "warehouse"?`},
 	}, {
 		name: "no warehouse",
-		doc:  "catalog:\n  kind: rest\n",
+		doc:  "catalog:\n  kind: rest\nsources: [{topic_prefix: a}]\n",
 		want: []string{
 			`warehouse in lake.yaml: set path (a local folder) or s3 (a bucket)`,
 			`catalog.uri in lake.yaml: required for a rest catalog; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog`,
 		},
 	}, {
 		name: "both warehouses",
-		doc:  "warehouse:\n  path: x\n  s3: {bucket: b}\n",
+		doc:  "warehouse:\n  path: x\n  s3: {bucket: b}\nsources: [{topic_prefix: a}]\n",
 		want: []string{`warehouse at lake.yaml:1:1: both path and s3 are set; keep one`},
 	}, {
 		name: "string for a bool",
-		doc:  "warehouse:\n  s3:\n    path_style: yes\n",
+		doc:  "warehouse:\n  s3:\n    path_style: yes\nsources: [{topic_prefix: a}]\n",
 		want: []string{`warehouse.s3.path_style at lake.yaml:3:17: expected true or false, got "yes"`},
 	}, {
 		name: "s3 without bucket",
-		doc:  "warehouse:\n  s3:\n    region: eu-west-1\ncatalog:\n  uri: postgres://db/lake\n",
+		doc:  "warehouse:\n  s3:\n    region: eu-west-1\ncatalog:\n  uri: postgres://db/lake\nsources: [{topic_prefix: a}]\n",
 		want: []string{`warehouse.s3.bucket in lake.yaml: required; set it to the bucket name`},
 	}, {
 		name: "s3 problems",
-		doc:  "warehouse:\n  s3:\n    bucket: lake/tributary\n    path_style: true\ncatalog:\n  kind: sql\n",
+		doc:  "warehouse:\n  s3:\n    bucket: lake/tributary\n    path_style: true\ncatalog:\n  kind: sql\nsources: [{topic_prefix: a}]\n",
 		want: []string{
 			`warehouse.s3.bucket at lake.yaml:3:5: "lake/tributary" holds a "/"; put the bucket name here and the rest in warehouse.s3.prefix`,
 			`catalog.uri in lake.yaml: required for a sql catalog with an S3 warehouse; set it to a PostgreSQL URL such as postgres://tributary@db:5432/lake (the SQLite default needs warehouse.path)`,
 		},
 	}, {
 		name: "glue with a local warehouse",
-		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: glue\n",
+		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: glue\nsources: [{topic_prefix: a}]\n",
 		want: []string{`catalog.kind at lake.yaml:4:3: glue needs the warehouse on S3; set warehouse.s3, or use kind: sql with a local warehouse`},
+	}, {
+		name: "no sources",
+		doc:  "warehouse:\n  path: x\n",
+		want: []string{`sources in lake.yaml: required; list the readers to compact, such as [{topic_prefix: orders-db}]`},
+	}, {
+		name: "source problems",
+		doc: "warehouse:\n  path: x\nsources:\n  - topic_prefix: a\n    namespace: \"{db}.x\"\n    tables:\n      orders: {partition_by: created}\n" +
+			"  - topic_prefix: a\n    tables:\n      shop.t: {granularity: day}\n      shop.u: {partition_by: c, granularity: week}\n  - {}\n" +
+			"commit:\n  interval: -5s\n  max_rows: -1\n",
+		want: []string{
+			`sources[0].namespace at lake.yaml:5:5: "{db}.x" is not a namespace; use letters, digits, "_", "-", "{db}" and "{prefix}"`,
+			`sources[0].tables["orders"] at lake.yaml:7:7: "orders" is not database.table; write it like shop.orders`,
+			`sources[1].topic_prefix at lake.yaml:8:5: "a" is listed twice; keep one`,
+			`sources[1].tables["shop.t"].partition_by in lake.yaml: required in a table entry; name a date or timestamp column, or remove the entry to leave the table unpartitioned`,
+			`sources[1].tables["shop.u"].granularity at lake.yaml:11:33: "week" is not valid; use one of day, hour, month`,
+			`sources[2].topic_prefix in lake.yaml: required; set it to the reader's kafka.topic_prefix (its name by default)`,
+			`commit.interval at lake.yaml:14:3: -5s is not positive; use a duration such as 10s`,
+			`commit.max_rows at lake.yaml:15:3: -1 is not positive; remove it to use 100000`,
+		},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
