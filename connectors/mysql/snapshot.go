@@ -83,7 +83,10 @@ func newSnapshotter(s *Source) *snapshotter {
 	return &snapshotter{s: s, jobs: make(chan chunkJob, 1), results: make(chan chunkResult, 1)}
 }
 
+// run reads the chunks it is asked for until ctx ends; the connection is
+// its own and closed when it returns.
 func (sn *snapshotter) run(ctx context.Context) {
+	defer sn.closeConn()
 	for {
 		select {
 		case <-ctx.Done():
@@ -99,7 +102,7 @@ func (sn *snapshotter) run(ctx context.Context) {
 	}
 }
 
-func (sn *snapshotter) stop() {
+func (sn *snapshotter) closeConn() {
 	if sn.conn != nil {
 		sn.conn.Close()
 		sn.conn = nil
@@ -122,9 +125,12 @@ func (sn *snapshotter) chunk(ctx context.Context, j chunkJob) (res chunkResult) 
 		}
 	}
 	conn := sn.conn
+	// A cancelled run aborts the chunk's query by closing its connection.
+	abort := context.AfterFunc(ctx, func() { conn.Close() })
+	defer abort()
 	fail := func(err error) chunkResult {
 		_ = conn.Rollback()
-		sn.stop()
+		sn.closeConn()
 		res.err = fmt.Errorf("mysql snapshot %s: %w", j.table, err)
 		return res
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -307,8 +308,12 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 		}
 	}()
 	r.snap = newSnapshotter(r.s)
-	go r.snap.run(ctx)
-	defer r.snap.stop()
+	var snapDone sync.WaitGroup
+	snapDone.Go(func() { r.snap.run(ctx) })
+	// Deferred after cancel, so it runs first: stop the snapshotter and
+	// wait for it before the run's connections go away.
+	defer snapDone.Wait()
+	defer cancel()
 	tick := time.NewTicker(r.s.cfg.CommitInterval)
 	defer tick.Stop()
 	for {
@@ -356,7 +361,13 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error 
 	var err error
 	switch e := ev.Event.(type) {
 	case *replication.RotateEvent:
-		r.cur = position{File: string(e.NextLogName), Pos: uint32(e.Position)}
+		// The server starts a stream with an artificial rotate to the file
+		// it reads; with a GTID start it names offset 4 although the
+		// reader is further on, and the events it skips are never sent.
+		// Only a move to another file changes the position.
+		if file := string(e.NextLogName); file != r.cur.File {
+			r.cur = position{File: file, Pos: uint32(e.Position)}
+		}
 		if !r.inTx {
 			r.pos.File, r.pos.Pos = r.cur.File, r.cur.Pos
 		}
@@ -380,9 +391,11 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error 
 	return nil
 }
 
-// advance moves the stream position past the event.
+// advance moves the stream position past the event. Positions only grow
+// within a file: the header events a GTID start resends from the file's
+// beginning do not move it back.
 func (r *reader) advance(h *replication.EventHeader) {
-	if h.LogPos > 0 && h.EventType != replication.ROTATE_EVENT {
+	if h.LogPos > r.cur.Pos && h.EventType != replication.ROTATE_EVENT {
 		r.cur.Pos = h.LogPos
 	}
 	if !r.inTx {
