@@ -50,7 +50,7 @@ func pgTables(names ...string) []schema.TableID {
 	return out
 }
 
-func pgExec(t *testing.T, p *harness.Postgres, stmts ...string) {
+func pgExec(t testing.TB, p *harness.Postgres, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
 		if err := p.Exec(context.Background(), s); err != nil {

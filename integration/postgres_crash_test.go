@@ -15,6 +15,7 @@ import (
 	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/connectors/postgres"
 	"github.com/tributary-dev/tributary/integration/harness"
+	"github.com/tributary-dev/tributary/integration/verify"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -33,7 +34,7 @@ var smallDecodingMemory = harness.PostgresOptions{ExtraArgs: []string{"-c", "log
 
 // slotLSNs returns the slot's confirmed position and the reader's
 // committed checkpoint position.
-func slotLSNs(t *testing.T, p *harness.Postgres, k *harness.Kafka, name string) (confirmed, checkpoint uint64) {
+func slotLSNs(t testing.TB, p *harness.Postgres, k *harness.Kafka, name string) (confirmed, checkpoint uint64) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := p.Conn(ctx)
@@ -48,13 +49,17 @@ func slotLSNs(t *testing.T, p *harness.Postgres, k *harness.Kafka, name string) 
 	if c != nil {
 		confirmed = parsePGLSN(t, *c)
 	}
-	if cp := checkpointOf(t, k, name, name); cp != nil {
+	cp, err := verify.Checkpoint(ctx, k.Addrs, name, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp != nil {
 		checkpoint = parsePGLSN(t, fmt.Sprint(cp["lsn"]))
 	}
 	return confirmed, checkpoint
 }
 
-func parsePGLSN(t *testing.T, s string) uint64 {
+func parsePGLSN(t testing.TB, s string) uint64 {
 	hi, lo, _ := strings.Cut(s, "/")
 	a, err1 := strconv.ParseUint(hi, 16, 32)
 	b, err2 := strconv.ParseUint(lo, 16, 32)

@@ -11,6 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -91,7 +94,7 @@ func pgCompare(t *testing.T, p *harness.Postgres, k *harness.Kafka, prefix strin
 
 // pgWaitCaughtUp waits until the reader's committed checkpoint has passed
 // the server's current WAL position and every snapshot is done.
-func pgWaitCaughtUp(t *testing.T, p *harness.Postgres, k *harness.Kafka, name string, timeout time.Duration) {
+func pgWaitCaughtUp(t testing.TB, p *harness.Postgres, k *harness.Kafka, name string, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := p.Conn(ctx)
@@ -244,7 +247,10 @@ type pgChildSpec struct {
 	Name, Addr, User, Password, Database string
 	ChunkSize, MaxTxRows                 int
 	Heartbeat, Commit                    time.Duration
-	Brokers                              []string
+	NoSnapshot                           bool
+	// Tables limits the captured tables of schema public; empty means all.
+	Tables  []string
+	Brokers []string
 }
 
 func init() {
@@ -261,9 +267,21 @@ func pgChild(spec string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // as cmd/tributary does
+	}
+	if path := os.Getenv("TRIBUTARY_TEST_PG_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	cfg := postgres.Config{Name: s.Name, Addr: s.Addr, User: s.User, Password: s.Password, Database: s.Database,
 		ChunkSize: s.ChunkSize, MaxTxRows: s.MaxTxRows, HeartbeatInterval: s.Heartbeat, CommitInterval: s.Commit,
-		Include: func(sch, _ string) bool { return sch == "public" }}
+		NoSnapshot: s.NoSnapshot,
+		Include: func(sch, table string) bool {
+			return sch == "public" && (len(s.Tables) == 0 || slices.Contains(s.Tables, table))
+		}}
 	if os.Getenv("TRIBUTARY_TEST_LOG") != "" {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -288,10 +306,11 @@ type pgChildProcess struct {
 	done chan error
 }
 
-func startPGChild(t *testing.T, cfg postgres.Config, k *harness.Kafka) *pgChildProcess {
+func startPGChild(t testing.TB, cfg postgres.Config, k *harness.Kafka, tables ...string) *pgChildProcess {
 	t.Helper()
 	spec, err := json.Marshal(pgChildSpec{Name: cfg.Name, Addr: cfg.Addr, User: cfg.User, Password: cfg.Password, Database: cfg.Database,
-		ChunkSize: cfg.ChunkSize, MaxTxRows: cfg.MaxTxRows, Heartbeat: cfg.HeartbeatInterval, Commit: cfg.CommitInterval, Brokers: k.Addrs})
+		ChunkSize: cfg.ChunkSize, MaxTxRows: cfg.MaxTxRows, Heartbeat: cfg.HeartbeatInterval, Commit: cfg.CommitInterval,
+		NoSnapshot: cfg.NoSnapshot, Tables: tables, Brokers: k.Addrs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +333,7 @@ func startPGChild(t *testing.T, cfg postgres.Config, k *harness.Kafka) *pgChildP
 }
 
 // kill9 kills the child with SIGKILL and waits for it.
-func (c *pgChildProcess) kill9(t *testing.T) {
+func (c *pgChildProcess) kill9(t testing.TB) {
 	t.Helper()
 	select {
 	case err := <-c.done:
@@ -328,7 +347,7 @@ func (c *pgChildProcess) kill9(t *testing.T) {
 }
 
 // term stops the child with SIGTERM and returns its peak RSS in bytes.
-func (c *pgChildProcess) term(t *testing.T) int64 {
+func (c *pgChildProcess) term(t testing.TB) int64 {
 	t.Helper()
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {

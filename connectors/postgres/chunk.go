@@ -134,6 +134,7 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 	res.sch = shape.sch
 	keyPos := shape.sch.KeyIndex
 	raw := make([]string, len(keyPos))
+	res.rows = make([][]any, 0, size)
 	for rr.NextRow() {
 		vals := rr.Values()
 		row := make([]any, len(vals))
@@ -148,16 +149,10 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 			}
 			row[i] = x
 		}
-		k, err := schema.AppendKey(nil, &schema.Event{Table: shape.sch, After: row})
-		if err != nil {
-			rr.Close()
-			return err
-		}
 		for j, i := range keyPos {
 			raw[j] = string(vals[i])
 		}
 		res.rows = append(res.rows, row)
-		res.keys = append(res.keys, string(k))
 	}
 	if _, err := rr.Close(); err != nil {
 		return err

@@ -61,7 +61,6 @@ type chunkResult struct {
 	after  []string // the key the chunk starts after
 	sch    *schema.Table
 	rows   [][]any
-	keys   []string // each row's JSON key
 	last   []string // the last row's key, as text
 	total  int64    // the table's row estimate
 	done   bool

@@ -50,9 +50,25 @@ type reader struct {
 	inflight atomic.Int64
 }
 
+// slab hands out copies of messages from shared 64 KiB blocks: one
+// allocation for many small messages.
+type slab struct{ buf []byte }
+
+func (s *slab) copy(b []byte) []byte {
+	if len(b) > 4<<10 {
+		return bytes.Clone(b)
+	}
+	if cap(s.buf)-len(s.buf) < len(b) {
+		s.buf = make([]byte, 0, 64<<10)
+	}
+	n := len(s.buf)
+	s.buf = append(s.buf, b...)
+	return s.buf[n:len(s.buf):len(s.buf)]
+}
+
 // maxInflight bounds the bytes of replication messages waiting for the
 // loop, so that a slow Kafka does not grow the reader's memory.
-const maxInflight = 32 << 20
+const maxInflight = 8 << 20
 
 // txState is the source transaction being published.
 type txState struct {
@@ -262,7 +278,17 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 	}
 	*started = true
 	msgs := make(chan wire, 1024)
-	go r.receive(ctx, msgs)
+	received := make(chan struct{})
+	go func() {
+		defer close(received)
+		r.receive(ctx, msgs)
+	}()
+	defer func() {
+		// The receiver reads without a context (watching one costs two
+		// channel operations per message); closing the socket ends it.
+		_ = r.repl.Conn().Close()
+		<-received
+	}()
 	r.snap = newSnapshotter(r)
 	r.snap.start(ctx)
 	defer r.snap.stop()
@@ -275,12 +301,7 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 		case <-ctx.Done():
 			return nil
 		case m := <-msgs:
-			if m.err != nil {
-				return r.streamError(m.err)
-			}
-			err := r.handle(ctx, m)
-			r.inflight.Add(-int64(len(m.data)))
-			if err != nil {
+			if err := r.onWire(ctx, m, msgs); err != nil {
 				return err
 			}
 		case res := <-r.snap.results:
@@ -293,6 +314,27 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 			if err := r.idle(ctx); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// onWire handles a message, then those already waiting behind it (up to a
+// bound, so that timers and snapshot chunks get their turn): draining the
+// channel costs less than a select per message.
+func (r *reader) onWire(ctx context.Context, m wire, msgs <-chan wire) error {
+	for n := 0; ; n++ {
+		if m.err != nil {
+			return r.streamError(m.err)
+		}
+		err := r.handle(ctx, m)
+		r.inflight.Add(-int64(len(m.data)))
+		if err != nil || n == 511 {
+			return err
+		}
+		select {
+		case m = <-msgs:
+		default:
+			return nil
 		}
 	}
 }
@@ -346,7 +388,8 @@ func (r *reader) takeOverSlot(ctx context.Context) error {
 }
 
 // receive reads the replication connection and hands each message to the
-// loop, so that receiving goes on while the loop commits to Kafka.
+// loop, so that receiving goes on while the loop commits to Kafka. It ends
+// when the connection fails or is closed, or ctx ends.
 func (r *reader) receive(ctx context.Context, out chan<- wire) {
 	send := func(w wire) bool {
 		select {
@@ -356,8 +399,9 @@ func (r *reader) receive(ctx context.Context, out chan<- wire) {
 			return false
 		}
 	}
+	var slab slab
 	for {
-		msg, err := r.repl.ReceiveMessage(ctx)
+		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
 			send(wire{err: err})
 			return
@@ -371,7 +415,7 @@ func (r *reader) receive(ctx context.Context, out chan<- wire) {
 				if err != nil {
 					w.err = fmt.Errorf("parse XLogData: %w", err)
 				}
-				w.start, w.data = lsn(x.WALStart), bytes.Clone(x.WALData)
+				w.start, w.data = lsn(x.WALStart), slab.copy(x.WALData)
 			case pglogrepl.PrimaryKeepaliveMessageByteID:
 				k, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
 				if err != nil {

@@ -78,13 +78,16 @@ func (w *window) touch(e *schema.Event, moved string) string {
 // that moved to a new key outside the chunk, from its old row in it.
 func (w *window) reads() [][]any {
 	res := w.result
-	at := make(map[string]int, len(res.keys))
-	for i, k := range res.keys {
-		at[k] = i
+	if len(w.keys) == 0 {
+		return res.rows
 	}
-	var out [][]any
+	at := make(map[string]int, len(res.rows))
 	for i, row := range res.rows {
-		switch st := w.keys[res.keys[i]]; {
+		at[imageKey(res.sch, row)] = i
+	}
+	out := make([][]any, 0, len(res.rows))
+	for _, row := range res.rows {
+		switch st := w.keys[imageKey(res.sch, row)]; {
 		case st == nil:
 			out = append(out, row)
 		case st.gone || st.full:

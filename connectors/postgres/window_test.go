@@ -25,7 +25,6 @@ func TestWindowReads(t *testing.T) {
 	res := &chunkResult{sch: sch}
 	for id := int64(1); id <= 7; id++ {
 		res.rows = append(res.rows, row(id, "body"+string(rune('0'+id)), 0))
-		res.keys = append(res.keys, imageKey(sch, res.rows[len(res.rows)-1]))
 	}
 	w := &window{keys: map[string]*keyState{}, result: res}
 	touch := func(events ...*schema.Event) {
