@@ -36,7 +36,12 @@ var pgSchema = []string{
 		qty int NOT NULL,
 		PRIMARY KEY (order_id, line))`,
 	`CREATE TABLE kv (k text PRIMARY KEY, v text)`,
+	// A partitioned table: its partitions publish through the root.
+	`CREATE TABLE events (id bigint NOT NULL, day date NOT NULL, what text, PRIMARY KEY (id, day)) PARTITION BY RANGE (day)`,
+	`CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')`,
+	`CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')`,
 	"ALTER TABLE orders OWNER TO tributary", "ALTER TABLE items OWNER TO tributary", "ALTER TABLE kv OWNER TO tributary",
+	"ALTER TABLE events OWNER TO tributary", "ALTER TABLE events_2024 OWNER TO tributary", "ALTER TABLE events_2025 OWNER TO tributary",
 	// A large, incompressible value for the TOAST column.
 	`CREATE FUNCTION bigtext(seed int) RETURNS text LANGUAGE sql AS
 		$$ SELECT string_agg(md5((seed * 1000 + g)::text), '') FROM generate_series(1, 200) g $$`,
@@ -86,6 +91,7 @@ func (w *pgWorkload) seed(ctx context.Context, t *testing.T, n int) {
 			jsonb_build_object('g', g), CASE WHEN g %% 10 = 0 THEN bigtext(g) END FROM generate_series(1, %d) g`, n),
 		fmt.Sprintf(`INSERT INTO items SELECT g, 1, 'sku' || g, g %% 7 FROM generate_series(1, %d) g`, n),
 		fmt.Sprintf(`INSERT INTO kv SELECT 'key-' || g, repeat('v', g %% 50) FROM generate_series(1, %d) g`, n),
+		fmt.Sprintf(`INSERT INTO events SELECT g, '2024-01-01'::date + g %% 700, 'e' || g FROM generate_series(1, %d) g`, n),
 	)
 }
 
@@ -137,7 +143,12 @@ func (w *pgWorkload) tx(ctx context.Context, t *testing.T, conn *pgx.Conn) {
 
 func (w *pgWorkload) statement() string {
 	id := 1 + w.rnd.IntN(3000)
-	switch w.rnd.IntN(12) {
+	switch w.rnd.IntN(14) {
+	case 12:
+		// Moves a row to the other partition.
+		return fmt.Sprintf("UPDATE events SET day = day + 365, what = 'moved' WHERE id = %d AND day < '2025-01-01'", id)
+	case 13:
+		return fmt.Sprintf("INSERT INTO events VALUES (%d, '2025-06-01', 'new') ON CONFLICT DO NOTHING", 100000+w.rnd.IntN(100000))
 	case 0, 1:
 		return fmt.Sprintf(`INSERT INTO orders (id, customer, amount, status, note, created, tags, big)
 			VALUES (%d, 'c%d', %d.%02d, 'paid', %s, now(), ARRAY[%s, 'x y'], CASE WHEN %d %% 3 = 0 THEN bigtext(%d) END) ON CONFLICT DO NOTHING`,
