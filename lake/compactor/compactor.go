@@ -246,7 +246,10 @@ func (c *Compactor) session(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.Balancers(topicBalancer{}),
+		// New tables show up as new topics; the regex subscription sees
+		// them at the next metadata refresh.
 		kgo.MetadataMinAge(time.Second),
+		kgo.MetadataMaxAge(5 * time.Second),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.AdjustFetchOffsetsFn(func(actx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 			return c.assigned(sctx, actx, offsets), nil
@@ -340,6 +343,7 @@ func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[
 		}
 		c.workers[topic] = w
 		c.mu.Unlock()
+		w.log.Info("topic assigned", "partitions", len(ps), "resume", w.next)
 		w.start(sctx)
 	}
 	return offsets

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/tributary-dev/tributary/config"
+	"github.com/tributary-dev/tributary/lake/compactor"
+	"github.com/tributary-dev/tributary/lake/iceberg"
+)
+
+// cmdCompactor runs `tributary compactor -c lake.yaml`: one compactor
+// worker, which joins the others of its consumer group and writes the
+// change topics into the lake until SIGTERM (drain: commit what it holds)
+// or a second signal (exit at once).
+func cmdCompactor(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("compactor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "lake config file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "tributary compactor: -c FILE is required")
+		fs.Usage()
+		return exitConfig
+	}
+	ctx, stop := signalContext(slog.New(slog.NewTextHandler(stderr, nil)))
+	defer stop()
+	cfg, err := config.LoadLake(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary compactor: %v\n", err)
+		return exitConfig
+	}
+	log := newLogger(cfg.Log, stderr)
+	ccfg, lk, err := compactorConfig(cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "tributary compactor: %s: %v\n", *path, err)
+		return exitConfig
+	}
+	defer lk.Close()
+	log.Info("compactor starting", "group", cfg.Kafka.Group, "sources", len(cfg.Sources), "warehouse", cfg.Warehouse.Path, "version", Version)
+	err = compactor.New(ccfg).Run(ctx)
+	if err != nil {
+		log.Error("compactor stopped", "err", err)
+		fmt.Fprintf(stderr, "tributary compactor: %v\n", err)
+	}
+	return exitCode(err, func(error) bool { return false })
+}
+
+// compactorConfig builds the compactor and its lake from the lake config.
+func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *iceberg.Lake, error) {
+	if cfg.Kafka.UsesEmbeddedBroker() {
+		return compactor.Config{}, nil, fmt.Errorf("kafka.brokers is empty; the compactor needs a Kafka cluster (set kafka.brokers: [\"host:9092\"])")
+	}
+	if cfg.Warehouse.S3 != nil {
+		return compactor.Config{}, nil, fmt.Errorf("warehouse.s3: S3 storage is not built yet; use warehouse.path")
+	}
+	if cfg.Catalog.Kind != config.CatalogSQL {
+		return compactor.Config{}, nil, fmt.Errorf("catalog.kind %s is not built yet; use sql", cfg.Catalog.Kind)
+	}
+	kopts, err := kafkaOpts(config.Kafka{TLS: cfg.Kafka.TLS, SASL: cfg.Kafka.SASL})
+	if err != nil {
+		return compactor.Config{}, nil, err
+	}
+	lk := iceberg.New(iceberg.Config{Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log})
+	cc := compactor.Config{
+		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group,
+		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows,
+		Lake: lk, Logger: log,
+	}
+	for _, s := range cfg.Sources {
+		sc := compactor.SourceConfig{TopicPrefix: s.TopicPrefix, Namespace: s.Namespace, Properties: s.Properties, Tables: map[string]compactor.TableOptions{}}
+		for name, t := range s.Tables {
+			sc.Tables[name] = compactor.TableOptions{PartitionColumn: t.PartitionBy, Granularity: string(t.Granularity)}
+		}
+		cc.Sources = append(cc.Sources, sc)
+	}
+	return cc, lk, nil
+}

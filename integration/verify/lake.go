@@ -1,0 +1,124 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/go-mysql-org/go-mysql/client"
+
+	"github.com/tributary-dev/tributary/lake/iceberg"
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// LakeResult is the comparison of one source table with its lake table.
+type LakeResult struct {
+	Table                     schema.TableID
+	SourceRows, LakeRows      int
+	Missing, Extra, Differing int
+	// Duplicates counts keys that are live more than once in the lake.
+	Duplicates int
+	// Details describes the first differences.
+	Details []string
+}
+
+// Equal reports whether the lake table equals the source table.
+func (r *LakeResult) Equal() bool {
+	return r.Missing+r.Extra+r.Differing+r.Duplicates == 0
+}
+
+func (r *LakeResult) String() string {
+	return fmt.Sprintf("%s: source %d rows, lake %d rows: %d missing, %d extra, %d differing, %d duplicated keys",
+		r.Table, r.SourceRows, r.LakeRows, r.Missing, r.Extra, r.Differing, r.Duplicates)
+}
+
+// CompareLake reads a MySQL table and its lake table (through iceberg-go,
+// which applies the position deletes) and compares them row by row, as
+// text, over the source's current columns. The lake table is found by the
+// newest schema version on the source's schema topic, in namespace
+// (the compactor's default namespace is the database name).
+func CompareLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, brokers []string, prefix, namespace string, id schema.TableID) (*LakeResult, error) {
+	schemas, err := ReadSchemas(ctx, brokers, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var newest *schema.Table
+	for _, t := range schemas {
+		if t.ID == id && (newest == nil || t.Version > newest.Version) {
+			newest = t
+		}
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	}
+	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
+	if err != nil {
+		return nil, err
+	}
+	src, err := ReadSource(conn, id)
+	if err != nil {
+		return nil, err
+	}
+	res := &LakeResult{Table: id, SourceRows: len(src.Rows), LakeRows: len(rows)}
+	detail := func(format string, args ...any) {
+		if len(res.Details) < 10 {
+			res.Details = append(res.Details, fmt.Sprintf(format, args...))
+		}
+	}
+	lakeRows := map[string]map[string]any{}
+	for _, r := range rows {
+		text := make(map[string]any, len(newest.Columns))
+		for _, c := range newest.Columns {
+			text[c.Name] = Text(c.Type.Kind, r[c.Name])
+		}
+		k := rowKey(text, src.Key)
+		if _, dup := lakeRows[k]; dup {
+			res.Duplicates++
+			detail("key %q is live twice in the lake", k)
+		}
+		lakeRows[k] = text
+	}
+	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
+		want := src.Rows[k]
+		got, ok := lakeRows[k]
+		if !ok {
+			res.Missing++
+			detail("row %q is in the source but not in the lake", k)
+			continue
+		}
+		for _, c := range src.Columns {
+			g, has := got[c]
+			if w := normalize(want[c]); !has || w != normalize(g) {
+				res.Differing++
+				detail("row %q column %s: source %v, lake %v (present %v)", k, c, w, g, has)
+				break
+			}
+		}
+	}
+	for k := range lakeRows {
+		if _, ok := src.Rows[k]; !ok {
+			res.Extra++
+			detail("row %q is in the lake but not in the source", k)
+		}
+	}
+	return res, nil
+}
+
+// WaitLake compares a table with its lake table until they are equal or
+// the timeout passes, and returns the last comparison.
+func WaitLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, brokers []string, prefix, namespace string, id schema.TableID, timeout time.Duration) (*LakeResult, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		res, err := CompareLake(ctx, conn, l, brokers, prefix, namespace, id)
+		if err == nil && res.Equal() || time.Now().After(deadline) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
