@@ -58,7 +58,7 @@ func (sn *snapshotter) runTable(ctx context.Context, conn *pgx.Conn, run *tableR
 	}
 	var info *tableInfo
 	var shape chunkShape
-	after := run.after
+	after, size := run.after, sn.r.s.cfg.ChunkSize
 	for seq := 0; ; seq++ {
 		select {
 		case <-run.ctx.Done():
@@ -82,7 +82,7 @@ func (sn *snapshotter) runTable(ctx context.Context, conn *pgx.Conn, run *tableR
 		}
 		res := chunkResult{run: run, after: after, window: fmt.Sprintf("%s.%d.%d", sn.token, run.gen, seq)}
 		if err == nil {
-			err = sn.chunk(run.ctx, conn, info, &shape, &res)
+			err = sn.chunk(run.ctx, conn, info, &shape, &size, &res)
 		}
 		if run.ctx.Err() != nil {
 			conn.Close(context.WithoutCancel(ctx))
@@ -103,16 +103,21 @@ func (sn *snapshotter) runTable(ctx context.Context, conn *pgx.Conn, run *tableR
 	}
 }
 
-// chunk writes the low watermark, reads the rows after res.after in key
-// order, and writes the high watermark.
-func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInfo, shape *chunkShape, res *chunkResult) error {
+// chunkBytes bounds the value bytes a chunk holds: a table of large rows
+// gets smaller chunks than ChunkSize.
+const chunkBytes = 32 << 20
+
+// chunk writes the low watermark, reads up to *size rows after res.after
+// in key order, and writes the high watermark. It stops early at
+// chunkBytes and adapts *size to the table's row size.
+func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInfo, shape *chunkShape, size *int, res *chunkResult) error {
 	run := res.run
 	res.total = info.rows
 	if err := sn.emitWatermark(ctx, conn, "low", res); err != nil {
 		return err
 	}
-	size := sn.r.s.cfg.ChunkSize
-	sql, args := chunkQuery(info, run.key, res.after, size)
+	limit := *size
+	sql, args := chunkQuery(info, run.key, res.after, limit)
 	rr := conn.PgConn().ExecParams(ctx, sql, args, nil, nil, nil)
 	if fields := rr.FieldDescriptions(); !shape.same(fields) {
 		// The first chunk, or the table changed: read the catalog (the
@@ -134,14 +139,16 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 	res.sch = shape.sch
 	keyPos := shape.sch.KeyIndex
 	raw := make([]string, len(keyPos))
-	res.rows = make([][]any, 0, size)
-	for rr.NextRow() {
+	res.rows = make([][]any, 0, limit)
+	bytes, full := 0, false
+	for !full && rr.NextRow() {
 		vals := rr.Values()
 		row := make([]any, len(vals))
 		for i, v := range vals {
 			if v == nil {
 				continue
 			}
+			bytes += len(v)
 			x, err := shape.decs[i](v)
 			if err != nil {
 				rr.Close()
@@ -153,12 +160,19 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 			raw[j] = string(vals[i])
 		}
 		res.rows = append(res.rows, row)
+		full = bytes > chunkBytes
 	}
-	if _, err := rr.Close(); err != nil {
+	if _, err := rr.Close(); err != nil { // reads and drops what is left
 		return err
 	}
 	res.last = raw
-	res.done = len(res.rows) < size
+	switch {
+	case full:
+		*size = len(res.rows)
+	case bytes < chunkBytes/4:
+		*size = min(sn.r.s.cfg.ChunkSize, 2*limit)
+	}
+	res.done = !full && len(res.rows) < limit
 	return sn.emitWatermark(ctx, conn, "high", res)
 }
 
