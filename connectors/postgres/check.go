@@ -26,6 +26,19 @@ type server struct {
 // inspect checks the server's settings and the user's privileges. Every
 // unmet prerequisite comes back in one fatal error.
 func (s *Source) inspect(ctx context.Context, q querier) (*server, error) {
+	srv, probs, err := s.serverProblems(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		return nil, problemsError(s.cfg.Addr+" ("+srv.versionStr+")", probs)
+	}
+	return srv, nil
+}
+
+// serverProblems reads the server's version and settings and the user's
+// attributes, and lists what the reader lacks.
+func (s *Source) serverProblems(ctx context.Context, q querier) (*server, []Problem, error) {
 	srv := &server{}
 	var walLevel, maxSlots string
 	var replication, super bool
@@ -34,7 +47,7 @@ func (s *Source) inspect(ctx context.Context, q querier) (*server, error) {
 		r.rolreplication, r.rolsuper FROM pg_roles r WHERE r.rolname = current_user`).
 		Scan(&srv.version, &srv.versionStr, &walLevel, &maxSlots, &replication, &super)
 	if err != nil {
-		return nil, fmt.Errorf("postgres inspect: %w", err)
+		return nil, nil, fmt.Errorf("postgres inspect: %w", err)
 	}
 	var probs []Problem
 	if srv.version < minServerVersion {
@@ -53,10 +66,7 @@ func (s *Source) inspect(ctx context.Context, q querier) (*server, error) {
 		probs = append(probs, Problem{fmt.Sprintf("user %s lacks the REPLICATION attribute", s.cfg.User),
 			fmt.Sprintf("ALTER ROLE %s WITH REPLICATION; (as a superuser)", quoteIdent(s.cfg.User))})
 	}
-	if len(probs) > 0 {
-		return nil, problemsError(s.cfg.Addr+" ("+srv.versionStr+")", probs)
-	}
-	return srv, nil
+	return srv, probs, nil
 }
 
 // slotInfo describes the replication slot.
@@ -78,17 +88,12 @@ func (s *Source) ensureSlot(ctx context.Context, q querier, repl *pgconn.PgConn)
 	if err != nil {
 		return nil, fmt.Errorf("read slot %s: %w", s.cfg.Slot, err)
 	}
-	drop := fmt.Sprintf("choose another postgres.slot, or drop it if nothing else uses it: SELECT pg_drop_replication_slot(%s);", quoteLiteral(s.cfg.Slot))
-	switch {
-	case slotType != "logical":
-		return nil, fatal(fmt.Errorf("replication slot %s is a %s slot, not a logical one; fix: %s", s.cfg.Slot, slotType, drop))
-	case plugin != "pgoutput":
-		return nil, fatal(fmt.Errorf("replication slot %s uses the output plugin %s, not pgoutput; fix: %s", s.cfg.Slot, plugin, drop))
-	case db == nil || *db != s.cfg.Database:
-		return nil, fatal(fmt.Errorf("replication slot %s belongs to database %s, not %s; fix: %s", s.cfg.Slot, deref(db), s.cfg.Database, drop))
-	case walStatus == "lost":
-		return nil, fatal(fmt.Errorf("%w: replication slot %s was invalidated (its WAL was removed, max_slot_wal_keep_size); fix: SELECT pg_drop_replication_slot(%s); then restart the reader with --reset-position to snapshot every table again",
-			ErrPositionLost, s.cfg.Slot, quoteLiteral(s.cfg.Slot)))
+	if p := s.slotProblem(slotType, plugin, db, walStatus); p != nil {
+		err := fmt.Errorf("%s; fix: %s", p.What, p.Fix)
+		if walStatus == "lost" {
+			err = fmt.Errorf("%w: %w", ErrPositionLost, err)
+		}
+		return nil, fatal(err)
 	}
 	info := &slotInfo{}
 	if confirmed != nil {
@@ -97,6 +102,23 @@ func (s *Source) ensureSlot(ctx context.Context, q querier, repl *pgconn.PgConn)
 		}
 	}
 	return info, nil
+}
+
+// slotProblem says what is wrong with an existing slot, if anything.
+func (s *Source) slotProblem(slotType, plugin string, db *string, walStatus string) *Problem {
+	drop := fmt.Sprintf("choose another postgres.slot, or drop it if nothing else uses it: SELECT pg_drop_replication_slot(%s);", quoteLiteral(s.cfg.Slot))
+	switch {
+	case slotType != "logical":
+		return &Problem{fmt.Sprintf("replication slot %s is a %s slot, not a logical one", s.cfg.Slot, slotType), drop}
+	case plugin != "pgoutput":
+		return &Problem{fmt.Sprintf("replication slot %s uses the output plugin %s, not pgoutput", s.cfg.Slot, plugin), drop}
+	case db == nil || *db != s.cfg.Database:
+		return &Problem{fmt.Sprintf("replication slot %s belongs to database %s, not %s", s.cfg.Slot, deref(db), s.cfg.Database), drop}
+	case walStatus == "lost":
+		return &Problem{fmt.Sprintf("replication slot %s was invalidated (its WAL was removed, max_slot_wal_keep_size)", s.cfg.Slot),
+			fmt.Sprintf("SELECT pg_drop_replication_slot(%s); then restart the reader with --reset-position to snapshot every table again", quoteLiteral(s.cfg.Slot))}
+	}
+	return nil
 }
 
 func deref(s *string) string {
