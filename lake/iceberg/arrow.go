@@ -106,6 +106,10 @@ func appendDecimal(b *array.Decimal128Builder, t schema.Type, v any) error {
 	case uint64:
 		b.Append(decimal128.FromU64(x))
 	case string:
+		if n, ok := parseSmallDecimal(x, dt.Scale); ok {
+			b.Append(decimal128.FromI64(n))
+			return nil
+		}
 		n, err := decimal128.FromString(x, dt.Precision, dt.Scale)
 		if err != nil {
 			return fmt.Errorf("decimal %q does not fit %s: %w", x, dt, err)
@@ -115,6 +119,51 @@ func appendDecimal(b *array.Decimal128Builder, t schema.Type, v any) error {
 		return fmt.Errorf("cannot store %s value %T in %s", t, v, dt)
 	}
 	return nil
+}
+
+// parseSmallDecimal parses canonical decimal text ("-12.340") into its
+// unscaled value at scale, when it has at most 18 digits and no more
+// fractional digits than scale; otherwise ok is false.
+func parseSmallDecimal(s string, scale int32) (n int64, ok bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	if s == "" || len(s) > 19 {
+		return 0, false
+	}
+	digits, frac := 0, int32(-1)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			n = n*10 + int64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0 && i > 0 && i < len(s)-1:
+			frac = 0
+		default:
+			return 0, false
+		}
+	}
+	if frac < 0 {
+		frac = 0
+	}
+	if digits > 18 || frac > scale {
+		return 0, false
+	}
+	for ; frac < scale; frac++ {
+		if n > math.MaxInt64/10 {
+			return 0, false
+		}
+		n *= 10
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // textOf returns the text a value of a string-stored kind is kept as.
