@@ -56,8 +56,9 @@ type Warehouse struct {
 	S3 *S3 `yaml:"s3"`
 }
 
-// S3 is an S3 or S3-compatible bucket. Credentials come from the AWS SDK's
-// usual chain (environment, shared config, instance role).
+// S3 is an S3 or S3-compatible bucket. Credentials come from
+// AccessKeyID and SecretAccessKey when set, else from the AWS SDK's usual
+// chain (environment, shared config, instance role).
 type S3 struct {
 	// Bucket is the bucket name.
 	Bucket string `yaml:"bucket"`
@@ -70,6 +71,10 @@ type S3 struct {
 	// PathStyle selects path-style addressing, which most S3-compatible
 	// stores need.
 	PathStyle bool `yaml:"path_style"`
+	// AccessKeyID and SecretAccessKey are static credentials; empty means
+	// the SDK's chain.
+	AccessKeyID     Secret `yaml:"access_key_id"`
+	SecretAccessKey Secret `yaml:"secret_access_key"`
 }
 
 // Catalog is the Iceberg catalog.
@@ -200,6 +205,9 @@ func (l *Lake) Validate() error {
 		p.add("warehouse.s3.bucket", "required; set it to the bucket name")
 	case w.S3 != nil && strings.Contains(w.S3.Bucket, "/"):
 		p.add("warehouse.s3.bucket", "%q holds a \"/\"; put the bucket name here and the rest in warehouse.s3.prefix", w.S3.Bucket)
+	}
+	if w.S3 != nil && (w.S3.AccessKeyID == "") != (w.S3.SecretAccessKey == "") {
+		p.add("warehouse.s3.secret_access_key", "set both access_key_id and secret_access_key, or neither to use the AWS SDK's credential chain")
 	}
 	l.validateCatalog(&p)
 	l.validateSources(&p)

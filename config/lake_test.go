@@ -62,6 +62,10 @@ func TestParseLake(t *testing.T) {
 		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: glue\nsources: [{topic_prefix: a}]\n",
 		want: []string{`catalog.kind at lake.yaml:4:3: glue needs the warehouse on S3; set warehouse.s3, or use kind: sql with a local warehouse`},
 	}, {
+		name: "half the s3 credentials",
+		doc:  "warehouse:\n  s3:\n    bucket: b\n    access_key_id: k\ncatalog:\n  uri: postgres://db/lake\nsources: [{topic_prefix: a}]\n",
+		want: []string{`warehouse.s3.secret_access_key in lake.yaml: set both access_key_id and secret_access_key, or neither to use the AWS SDK's credential chain`},
+	}, {
 		name: "no sources",
 		doc:  "warehouse:\n  path: x\n",
 		want: []string{`sources in lake.yaml: required; list the readers to compact, such as [{topic_prefix: orders-db}]`},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/tributary-dev/tributary/config"
 	"github.com/tributary-dev/tributary/lake/compactor"
@@ -41,7 +42,7 @@ func cmdCompactor(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	defer lk.Close()
-	log.Info("compactor starting", "group", cfg.Kafka.Group, "sources", len(cfg.Sources), "warehouse", cfg.Warehouse.Path, "version", Version)
+	log.Info("compactor starting", "group", cfg.Kafka.Group, "sources", len(cfg.Sources), "version", Version)
 	err = compactor.New(ccfg).Run(ctx)
 	if err != nil {
 		log.Error("compactor stopped", "err", err)
@@ -55,9 +56,6 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 	if cfg.Kafka.UsesEmbeddedBroker() {
 		return compactor.Config{}, nil, fmt.Errorf("kafka.brokers is empty; the compactor needs a Kafka cluster (set kafka.brokers: [\"host:9092\"])")
 	}
-	if cfg.Warehouse.S3 != nil {
-		return compactor.Config{}, nil, fmt.Errorf("warehouse.s3: S3 storage is not built yet; use warehouse.path")
-	}
 	if cfg.Catalog.Kind != config.CatalogSQL {
 		return compactor.Config{}, nil, fmt.Errorf("catalog.kind %s is not built yet; use sql", cfg.Catalog.Kind)
 	}
@@ -65,7 +63,15 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 	if err != nil {
 		return compactor.Config{}, nil, err
 	}
-	lk := iceberg.New(iceberg.Config{Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log})
+	icfg := iceberg.Config{Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log}
+	if s := cfg.Warehouse.S3; s != nil {
+		icfg.Warehouse = "s3://" + s.Bucket + "/" + strings.Trim(s.Prefix, "/")
+		icfg.S3 = iceberg.S3Config{
+			Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle,
+			AccessKeyID: s.AccessKeyID.Reveal(), SecretAccessKey: s.SecretAccessKey.Reveal(),
+		}
+	}
+	lk := iceberg.New(icfg)
 	cc := compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group,
 		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows,

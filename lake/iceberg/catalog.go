@@ -16,12 +16,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	icebergio "github.com/apache/iceberg-go/io"
+	_ "github.com/apache/iceberg-go/io/gocloud/s3" // registers the s3:// file IO
 	"github.com/apache/iceberg-go/table"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
@@ -33,10 +36,14 @@ import (
 // Config configures a Lake. The zero value of every field but Warehouse
 // has a working default.
 type Config struct {
-	// Warehouse is the root of the lake's files: a local folder.
+	// Warehouse is the root of the lake's files: a local folder, or
+	// "s3://bucket/prefix" (see S3).
 	Warehouse string
-	// CatalogURI is the SQL catalog's database: a postgres:// URL, or
-	// empty for a SQLite file named catalog.db inside Warehouse.
+	// S3 configures the S3 client of an s3:// warehouse.
+	S3 S3Config
+	// CatalogURI is the SQL catalog's database: a postgres:// URL,
+	// "sqlite:/path/catalog.db", or empty for a SQLite file named
+	// catalog.db inside a local Warehouse.
 	CatalogURI string
 	// CatalogName is the catalog_name column of the JDBC-catalog layout;
 	// default "tributary".
@@ -44,6 +51,24 @@ type Config struct {
 	// TargetFileRows caps the rows of one data file; default 1,000,000.
 	TargetFileRows int
 	Logger         *slog.Logger
+}
+
+// S3Config configures the S3 client. Empty fields fall back to the AWS
+// SDK's usual chain (environment, shared config, instance role).
+type S3Config struct {
+	// Region is the bucket's region.
+	Region string
+	// Endpoint is the URL of an S3-compatible store; empty means AWS.
+	Endpoint string
+	// PathStyle selects path-style addressing (endpoint/bucket/key).
+	PathStyle bool
+	// AccessKeyID and SecretAccessKey are static credentials.
+	AccessKeyID, SecretAccessKey string
+}
+
+// LogValue keeps the secret key out of logs.
+func (c S3Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("region", c.Region), slog.String("endpoint", c.Endpoint), slog.Bool("path_style", c.PathStyle))
 }
 
 // Lake is an Iceberg lake behind a SQL catalog.
@@ -86,6 +111,9 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 	driver, dialect, dsn := "pgx", sqlcat.Postgres, l.cfg.CatalogURI
 	if dsn == "" || strings.HasPrefix(dsn, "sqlite:") {
 		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" && l.isS3() {
+			return nil, errors.New("lake: an s3:// warehouse needs a catalog URI (the SQLite default lives in a local warehouse)")
+		}
 		if path == "" {
 			if err := os.MkdirAll(l.cfg.Warehouse, 0o755); err != nil {
 				return nil, fmt.Errorf("create warehouse %s: %w", l.cfg.Warehouse, err)
@@ -101,7 +129,8 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog database: %w", err)
 	}
-	props := iceberg.Properties{"warehouse": l.warehouseURI()}
+	props := l.ioProps()
+	props["warehouse"] = l.warehouseURI()
 	cat, err := sqlcat.NewCatalog(l.cfg.CatalogName, db, dialect, props)
 	if err != nil {
 		db.Close()
@@ -111,8 +140,34 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 	return cat, nil
 }
 
-// warehouseURI returns the warehouse as a file: URI.
+func (l *Lake) isS3() bool { return strings.HasPrefix(l.cfg.Warehouse, "s3://") }
+
+// ioProps returns the iceberg-go file IO properties of the warehouse.
+func (l *Lake) ioProps() iceberg.Properties {
+	props := iceberg.Properties{}
+	if !l.isS3() {
+		return props
+	}
+	s := l.cfg.S3
+	set := func(k, v string) {
+		if v != "" {
+			props[k] = v
+		}
+	}
+	set(icebergio.S3Region, s.Region)
+	set(icebergio.S3EndpointURL, s.Endpoint)
+	set(icebergio.S3AccessKeyID, s.AccessKeyID)
+	set(icebergio.S3SecretAccessKey, s.SecretAccessKey)
+	props[icebergio.S3ForceVirtualAddressing] = strconv.FormatBool(!s.PathStyle)
+	return props
+}
+
+// warehouseURI returns the warehouse as a URI: s3://bucket/prefix, or
+// file:// and the absolute path of a local folder.
 func (l *Lake) warehouseURI() string {
+	if l.isS3() {
+		return strings.TrimSuffix(l.cfg.Warehouse, "/")
+	}
 	abs, err := filepath.Abs(l.cfg.Warehouse)
 	if err != nil {
 		abs = l.cfg.Warehouse

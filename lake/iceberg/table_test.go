@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/schema"
@@ -66,6 +70,7 @@ func (m model) apply(b *lake.Batch) {
 type fixture struct {
 	t    *testing.T
 	dir  string
+	conf Config
 	lake *Lake
 	src  *schema.Table
 	cfg  lake.TableConfig
@@ -74,9 +79,22 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, partition string) *fixture {
+	return newStorageFixture(t, partition, "local")
+}
+
+// newStorageFixture returns a fixture on a local warehouse, or on an
+// in-process S3 server (gofakes3) with the SQLite catalog in a local file.
+func newStorageFixture(t *testing.T, partition, storage string) *fixture {
 	f := &fixture{t: t, dir: t.TempDir(), src: ordersTable(1), want: model{}}
 	f.cfg = lake.TableConfig{Namespace: "shop", Name: "orders", PartitionColumn: partition}
-	f.lake = New(Config{Warehouse: f.dir})
+	f.conf = Config{Warehouse: f.dir}
+	if storage == "s3" {
+		f.conf = Config{
+			Warehouse: "s3://lake/warehouse", CatalogURI: "sqlite:" + f.dir + "/catalog.db",
+			S3: S3Config{Endpoint: fakeS3(t), Region: "us-east-1", PathStyle: true, AccessKeyID: "key", SecretAccessKey: "secret"},
+		}
+	}
+	f.lake = New(f.conf)
 	t.Cleanup(func() { f.lake.Close() })
 	return f
 }
@@ -147,9 +165,9 @@ func row(id int64, customer string, amount any, created int64, note any) []any {
 // key change and deletes as separate commits, reopens the table and goes
 // on; every read must show exactly one live row per key.
 func TestApplyUpsertsAndDeletes(t *testing.T) {
-	for _, partition := range []string{"", "created"} {
-		t.Run("partition="+partition, func(t *testing.T) {
-			f := newFixture(t, partition)
+	for _, c := range []struct{ partition, storage string }{{"", "local"}, {"created", "local"}, {"created", "s3"}} {
+		t.Run(c.storage+"/partition="+c.partition, func(t *testing.T) {
+			f := newStorageFixture(t, c.partition, c.storage)
 			s := f.src
 			tbl := f.open()
 			var batch []lake.Change
@@ -178,7 +196,7 @@ func TestApplyUpsertsAndDeletes(t *testing.T) {
 
 			// A new process: the checkpoint and index come from the table.
 			f.lake.Close()
-			f.lake = New(Config{Warehouse: f.dir})
+			f.lake = New(f.conf)
 			tbl = f.open()
 			if cp := tbl.Checkpoint(); cp.Topic != "t" || cp.Offsets[0] != f.next {
 				t.Errorf("checkpoint after reopen %+v, want offset %d", cp, f.next)
@@ -250,4 +268,16 @@ func TestApplySchemaEvolution(t *testing.T) {
 	f.apply(tbl, f.batch(lake.Change{Key: k, Row: []any{int64(2), "c2", nil, int64(2), "t"}, Meta: lake.RowMeta{Op: schema.OpCreate}}))
 	f.want[`1`] = []any{int64(1), "c1", "1.00", int64(1), nil}
 	f.check()
+}
+
+// fakeS3 starts an in-process S3 server with a bucket named "lake" and
+// returns its endpoint.
+func fakeS3(t *testing.T) string {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("lake"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
