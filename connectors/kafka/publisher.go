@@ -78,7 +78,8 @@ type Publisher struct {
 	mu      sync.Mutex
 	prodErr error
 
-	work   chan item // to the encoding goroutine
+	work   chan []item // batches to the encoding goroutine
+	batch  []item      // the batch being filled
 	stop   context.CancelFunc
 	worker sync.WaitGroup
 }
@@ -160,7 +161,7 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
 	wctx, stop := context.WithCancel(context.Background())
-	p.work, p.stop = make(chan item, 4096), stop
+	p.work, p.stop = make(chan []item, 16), stop
 	p.worker.Go(func() { p.encodeLoop(wctx) })
 	return last, nil
 }
@@ -169,27 +170,26 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 // it only drains the queue; the error is reported by the next call.
 func (p *Publisher) encodeLoop(ctx context.Context) {
 	for {
-		var it item
+		var batch []item
 		select {
 		case <-ctx.Done():
 			return
-		case it = <-p.work:
+		case batch = <-p.work:
 		}
-		if it.barrier != nil {
-			it.barrier <- p.err()
-			continue
-		}
-		if p.err() != nil {
-			continue
-		}
-		var err error
-		if it.event != nil {
-			err = p.encode(ctx, it.event)
-		} else {
-			err = p.encodeSchema(ctx, it.table)
-		}
-		if err != nil {
-			p.fail(err)
+		for _, it := range batch {
+			switch {
+			case it.barrier != nil:
+				it.barrier <- p.err()
+			case p.err() != nil:
+			case it.event != nil:
+				if err := p.encode(ctx, it.event); err != nil {
+					p.fail(err)
+				}
+			default:
+				if err := p.encodeSchema(ctx, it.table); err != nil {
+					p.fail(err)
+				}
+			}
 		}
 	}
 }
@@ -208,12 +208,22 @@ func (p *Publisher) fail(err error) {
 	p.mu.Unlock()
 }
 
+// batchSize is how many items travel to the encoding goroutine together.
+const batchSize = 256
+
+// enqueue adds an item to the batch being filled and hands the batch over
+// when it is full or ends with a barrier.
 func (p *Publisher) enqueue(ctx context.Context, it item) error {
 	if err := p.err(); err != nil {
 		return err
 	}
+	p.batch = append(p.batch, it)
+	if len(p.batch) < batchSize && it.barrier == nil {
+		return nil
+	}
 	select {
-	case p.work <- it:
+	case p.work <- p.batch:
+		p.batch = make([]item, 0, batchSize)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -437,7 +447,7 @@ func (p *Publisher) Close() {
 	if p.stop != nil {
 		p.stop()
 		p.worker.Wait()
-		p.stop, p.work = nil, nil
+		p.stop, p.work, p.batch = nil, nil, nil
 	}
 	if p.cl == nil {
 		return

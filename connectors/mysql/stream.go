@@ -240,7 +240,7 @@ func (r *reader) purged(err error) error {
 }
 
 // syncer starts binlog streaming at the reader's position.
-func (r *reader) syncer() (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
+func (r *reader) syncer(f *feed) (*replication.BinlogSyncer, *replication.BinlogStreamer, error) {
 	host, portStr, err := net.SplitHostPort(r.s.cfg.Addr)
 	if err != nil {
 		return nil, nil, fatal(fmt.Errorf("mysql address %q: %w", r.s.cfg.Addr, err))
@@ -261,7 +261,10 @@ func (r *reader) syncer() (*replication.BinlogSyncer, *replication.BinlogStreame
 		// watchdog detects a silent connection from missing heartbeats.
 		HeartbeatPeriod:  r.s.cfg.HeartbeatInterval,
 		DisableRetrySync: true,
-		Logger:           r.s.log.With("component", "binlog"),
+		// Events come through the feed, in batches, not one channel
+		// operation each.
+		SynchronousEventHandler: f,
+		Logger:                  r.s.log.With("component", "binlog"),
 	}
 	bs := replication.NewBinlogSyncer(cfg)
 	var st *replication.BinlogStreamer
@@ -277,35 +280,27 @@ func (r *reader) syncer() (*replication.BinlogSyncer, *replication.BinlogStreame
 	return bs, st, nil
 }
 
-type eventOrErr struct {
-	ev  *replication.BinlogEvent
-	err error
-}
-
 // loop is the event loop: binlog events, snapshot chunks and the commit
 // timer, all handled on this goroutine.
 func (r *reader) loop(ctx context.Context, started *bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	bs, st, err := r.syncer()
+	f := newFeed()
+	bs, st, err := r.syncer(f)
 	if err != nil {
 		return err
 	}
 	defer bs.Close()
+	// Runs before bs.Close, which waits for a reading goroutine that may
+	// be blocked on a full feed.
+	defer f.close()
 	*started = true
-	events := make(chan eventOrErr, 4096)
+	// With a synchronous handler the streamer only reports the error that
+	// ends the stream.
+	streamErr := make(chan error, 1)
 	go func() {
-		for {
-			ev, err := st.GetEvent(ctx)
-			select {
-			case events <- eventOrErr{ev, err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
+		_, err := st.GetEvent(ctx)
+		streamErr <- err
 	}()
 	r.snap = newSnapshotter(r.s)
 	var snapDone sync.WaitGroup
@@ -320,12 +315,17 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case e := <-events:
-			if e.err != nil {
-				return r.streamError(e.err)
+		case err := <-streamErr:
+			if ctx.Err() != nil {
+				return nil
 			}
-			r.events++
-			if err := r.handle(ctx, e.ev); err != nil {
+			// Events read before the error are still queued.
+			if err := r.handleBatch(ctx, f.take()); err != nil {
+				return err
+			}
+			return r.streamError(err)
+		case <-f.ready:
+			if err := r.handleBatch(ctx, f.take()); err != nil {
 				return err
 			}
 		case res := <-r.snap.results:
@@ -353,6 +353,17 @@ func (r *reader) streamError(err error) error {
 		return fatal(fmt.Errorf("mysql binlog dump as %q: %w; GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO it", r.s.cfg.User, err))
 	}
 	return fmt.Errorf("mysql binlog stream: %w", err)
+}
+
+// handleBatch handles events in order.
+func (r *reader) handleBatch(ctx context.Context, batch []*replication.BinlogEvent) error {
+	for _, ev := range batch {
+		r.events++
+		if err := r.handle(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handle dispatches one binlog event.
