@@ -72,11 +72,34 @@ func compareLake(t *testing.T, m *harness.MariaDB, k *harness.Kafka, l *iceberg.
 	t.Logf("%s", res)
 }
 
+// compareIcebird reads the lake table with icebird (npm), a reader we did
+// not write, and compares it with the source table.
+func compareIcebird(t *testing.T, m *harness.MariaDB, k *harness.Kafka, l *iceberg.Lake, prefix string, id schema.TableID) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := m.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := verify.CompareIcebird(ctx, conn, l, verify.IcebirdDir, k.Addrs, prefix, "shop", id)
+	if err != nil {
+		t.Fatalf("icebird %s: %v", id, err)
+	}
+	if !res.Equal() {
+		for _, d := range res.Details {
+			t.Errorf("%s: %s", id, d)
+		}
+		t.Errorf("icebird: %s", res)
+	}
+	t.Logf("icebird: %s", res)
+}
+
 // TestLakeEqualsMySQL runs MariaDB -> reader -> kfake -> compactor ->
 // Iceberg under a random workload (inserts, updates, primary-key and
 // partition-column changes, deletes, DDL, a truncate), restarts the
 // compactor in the middle, and checks that every lake table equals its
-// source table row by row.
+// source table row by row, read with iceberg-go and with icebird.
 func TestLakeEqualsMySQL(t *testing.T) {
 	ctx := context.Background()
 	m := harness.MariaDBT(t, harness.MariaDBOptions{})
@@ -110,5 +133,6 @@ func TestLakeEqualsMySQL(t *testing.T) {
 	waitCaughtUp(t, m, k, "lake", "lake", 90*time.Second)
 	for _, id := range shopTables("orders", "items", "kv") {
 		compareLake(t, m, k, l, "lake", id)
+		compareIcebird(t, m, k, l, "lake", id)
 	}
 }

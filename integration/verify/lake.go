@@ -1,10 +1,16 @@
 package verify
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -121,4 +127,137 @@ func WaitLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, brokers [
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// IcebirdDir is the folder of the icebird reader script, relative to the
+// integration package.
+const IcebirdDir = "verify/icebird"
+
+// ReadIcebird reads a local lake table with icebird (npm), an Iceberg
+// reader we did not write, through integration/verify/icebird/read.mjs. It
+// installs the script's npm packages on first use. Rows map column names to
+// the text read.mjs prints.
+func ReadIcebird(ctx context.Context, dir, metadataLocation string) ([]map[string]any, error) {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "icebird")); err != nil {
+		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("npm ci in %s: %w\n%s", dir, err, out)
+		}
+	}
+	path := strings.TrimPrefix(metadataLocation, "file://")
+	cmd := exec.CommandContext(ctx, "node", "read.mjs", path)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("icebird read %s: %w\n%s", path, err, stderr.String())
+	}
+	var res struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("icebird output: %w", err)
+	}
+	return res.Rows, nil
+}
+
+// icebirdText returns the text read.mjs prints for a source value shown as
+// MySQL text, or false for kinds icebird does not read exactly: floats and
+// unsigned 64-bit decimals become JavaScript numbers, and binary columns
+// are decoded as UTF-8 (icebird reads Parquet with hyparquet's defaults).
+func icebirdText(k schema.Kind, v any) (any, bool) {
+	s, ok := v.(string)
+	if v == nil || !ok {
+		return nil, v == nil
+	}
+	switch k {
+	case schema.KindFloat32, schema.KindFloat64, schema.KindUint64, schema.KindBit, schema.KindTime,
+		schema.KindBytes, schema.KindGeometry:
+		return nil, false
+	case schema.KindTimestamp, schema.KindTimestampTZ:
+		t, err := time.Parse("2006-01-02 15:04:05.999999", s)
+		if err != nil {
+			return nil, false
+		}
+		return t.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z"), true
+	}
+	return s, true
+}
+
+// CompareIcebird compares a MySQL table with its lake table read by
+// icebird: the same live keys, each once, and equal values in every column
+// icebird reads exactly (see icebirdText).
+func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir string, brokers []string, prefix, namespace string, id schema.TableID) (*LakeResult, error) {
+	schemas, err := ReadSchemas(ctx, brokers, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var newest *schema.Table
+	for _, t := range schemas {
+		if t.ID == id && (newest == nil || t.Version > newest.Version) {
+			newest = t
+		}
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	}
+	loc, err := l.MetadataLocation(ctx, namespace, id.Name)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := ReadIcebird(ctx, dir, loc)
+	if err != nil {
+		return nil, err
+	}
+	src, err := ReadSource(conn, id)
+	if err != nil {
+		return nil, err
+	}
+	res := &LakeResult{Table: id, SourceRows: len(src.Rows), LakeRows: len(rows)}
+	detail := func(format string, args ...any) {
+		if len(res.Details) < 10 {
+			res.Details = append(res.Details, fmt.Sprintf(format, args...))
+		}
+	}
+	kinds := map[string]schema.Kind{}
+	for _, c := range newest.Columns {
+		kinds[c.Name] = c.Type.Kind
+	}
+	lakeRows := map[string]map[string]any{}
+	for _, r := range rows {
+		k := rowKey(r, src.Key)
+		if _, dup := lakeRows[k]; dup {
+			res.Duplicates++
+			detail("key %q is live twice in the lake (icebird)", k)
+		}
+		lakeRows[k] = r
+	}
+	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
+		got, ok := lakeRows[k]
+		if !ok {
+			res.Missing++
+			detail("row %q is in the source but not in the lake (icebird)", k)
+			continue
+		}
+		for _, c := range src.Columns {
+			want, comparable := icebirdText(kinds[c], src.Rows[k][c])
+			if !comparable {
+				continue
+			}
+			if g := got[c]; fmt.Sprint(g) != fmt.Sprint(want) {
+				res.Differing++
+				detail("row %q column %s: source %v, icebird %v", k, c, want, g)
+				break
+			}
+		}
+	}
+	for k := range lakeRows {
+		if _, ok := src.Rows[k]; !ok {
+			res.Extra++
+			detail("row %q is in the lake (icebird) but not in the source", k)
+		}
+	}
+	return res, nil
 }

@@ -68,3 +68,17 @@ func columnType(src *schema.Table, name string) (schema.Type, bool) {
 	}
 	return schema.Type{}, false
 }
+
+// MetadataLocation returns the location of a lake table's current metadata
+// file, for readers that take a table by its metadata (icebird, DuckDB).
+func (l *Lake) MetadataLocation(ctx context.Context, namespace, name string) (string, error) {
+	cat, err := l.catalog(ctx)
+	if err != nil {
+		return "", err
+	}
+	tbl, err := cat.LoadTable(ctx, table.Identifier{namespace, name})
+	if err != nil {
+		return "", fmt.Errorf("load %s.%s: %w", namespace, name, err)
+	}
+	return tbl.MetadataLocation(), nil
+}
