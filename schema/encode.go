@@ -365,6 +365,27 @@ func appendFloat(b []byte, f float64, bits int) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainWord reports whether the eight bytes at s[i:] are all plain: ASCII,
+// not a control character, not '"' or '\\'.
+func plainWord(s string, i int) bool {
+	w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	// A byte at or above 0x80, below 0x20, or equal to '"' or '\\' sets
+	// its top bit in one of these (the classic "has less" and "has zero"
+	// tricks; exact when no byte has its top bit set, checked by w itself).
+	less := (w - 0x20*lsb) &^ w
+	quote := hasZero(w ^ '"'*lsb)
+	back := hasZero(w ^ '\\'*lsb)
+	return (w|less|quote|back)&msb == 0
+}
+
+func hasZero(v uint64) uint64 { return (v - lsb) &^ v }
+
 // plain marks the ASCII bytes a JSON string holds as they are.
 var plain = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
@@ -379,6 +400,13 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Skip eight plain ASCII bytes at a time.
+		for i+8 <= len(s) && plainWord(s, i) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if plain[c] {
 			i++

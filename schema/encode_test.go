@@ -226,3 +226,27 @@ func TestEncoderMatchesAppendEnvelope(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendStringMatchesEncodingJSON checks the fast path against
+// encoding/json on strings with every byte value in every position.
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	check := func(s string) {
+		got := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("appendString(%q) = %s: not JSON: %v", s, got, err)
+		}
+		want := strings.ToValidUTF8(s, "\uFFFD")
+		if back != want {
+			t.Fatalf("appendString(%q) = %s decodes to %q", s, got, back)
+		}
+	}
+	for c := range 256 {
+		for pos := range 17 {
+			b := []byte(strings.Repeat("abcdefgh", 3))
+			b[pos] = byte(c)
+			check(string(b))
+		}
+	}
+	check("日本語のテキスト and ascii 🚀 mixed \u2028 \u2029 end")
+}
