@@ -45,6 +45,9 @@ type Config struct {
 	// MaxRows commits a table's batch early once it folds this many
 	// records; default 100,000.
 	MaxRows int
+	// RetryMin is the first pause before a failed session starts again;
+	// it doubles up to 30s. Default 1s.
+	RetryMin time.Duration
 	// Lake is where tables are written.
 	Lake   lake.Lake
 	Logger *slog.Logger
@@ -109,6 +112,9 @@ func New(cfg Config) *Compactor {
 	}
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = 100_000
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = time.Second
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -177,7 +183,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 		return errors.New("compactor: no sources configured")
 	}
 	defer c.closeTables()
-	backoff := time.Second
+	backoff := c.cfg.RetryMin
 	for {
 		started := time.Now()
 		err := c.session(ctx)
@@ -185,7 +191,7 @@ func (c *Compactor) Run(ctx context.Context) error {
 			return nil
 		}
 		if time.Since(started) > time.Minute {
-			backoff = time.Second
+			backoff = c.cfg.RetryMin
 		}
 		c.log.Error("compactor session failed; starting again", "error", err, "in", backoff)
 		select {

@@ -2,6 +2,7 @@ package compactor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -143,7 +144,8 @@ func waitLake(t *testing.T, l *iceberg.Lake, s *fakeSource) {
 func startCompactor(t *testing.T, brokers []string, l lake.Lake) (*Compactor, func()) {
 	c := New(Config{
 		Brokers: brokers, Group: "g", Interval: 150 * time.Millisecond, MaxRows: 500, Lake: l, Logger: testLogger(),
-		Sources: []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}},
+		RetryMin: 20 * time.Millisecond,
+		Sources:  []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -278,3 +280,84 @@ func TestCompactorBadInputStopsOneTable(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// flakyLake makes commits fail: the first of every three before it
+// happens, the second after it happened (the reply is lost), until limit
+// failures were injected.
+type flakyLake struct {
+	lake.Lake
+	mu              sync.Mutex
+	applies, failed int
+	limit           int
+}
+
+func (f *flakyLake) Open(ctx context.Context, t *schema.Table, cfg lake.TableConfig) (lake.Table, error) {
+	tbl, err := f.Lake.Open(ctx, t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &flakyTable{Table: tbl, l: f}, nil
+}
+
+type flakyTable struct {
+	lake.Table
+	l *flakyLake
+}
+
+func (t *flakyTable) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
+	t.l.mu.Lock()
+	t.l.applies++
+	n, inject := t.l.applies, t.l.failed < t.l.limit
+	if inject && n%3 != 0 {
+		t.l.failed++
+	}
+	t.l.mu.Unlock()
+	switch {
+	case inject && n%3 == 1:
+		return lake.Stats{}, errors.New("injected: the catalog is down")
+	case inject && n%3 == 2:
+		st, err := t.Table.Apply(ctx, b)
+		if err == nil {
+			err = errors.New("injected: committed, but the reply was lost")
+		}
+		return st, err
+	}
+	return t.Table.Apply(ctx, b)
+}
+
+// TestCompactorFailedCommits injects commit failures, before and after the
+// commit happens; the compactor starts its session again from the tables'
+// checkpoints and the lake still equals the source, nothing lost or doubled.
+func TestCompactorFailedCommits(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	base := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
+	t.Cleanup(func() { base.Close() })
+	flaky := &flakyLake{Lake: base, limit: 4}
+
+	s := newSource(t, brokers, itemsTable("items", 1))
+	_, stop := startCompactor(t, brokers, flaky)
+	for round := range int64(12) {
+		for i := range int64(100) {
+			id := (round*37 + i*11) % 700
+			if _, ok := s.want[id]; ok && i%4 == 0 {
+				s.event(schema.OpDelete, s.want[id], nil)
+			} else if ok {
+				s.event(schema.OpUpdate, s.want[id], rowOf(id, fmt.Sprint("r", round)))
+			} else {
+				s.event(schema.OpCreate, nil, rowOf(id, fmt.Sprint("r", round)))
+			}
+		}
+		s.commit()
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitLake(t, base, s)
+	stop()
+	if flaky.failed < flaky.limit {
+		t.Errorf("only %d failures were injected, want %d", flaky.failed, flaky.limit)
+	}
+}
