@@ -67,26 +67,16 @@ type Publisher struct {
 	adm    *kadm.Client
 	topics map[string]int32 // partition counts of topics known to exist
 	inTxn  bool
-	// now is the envelopes' ts_ms clock, read once per nowEvery events.
-	now    time.Time
-	nowAge int
 	bufs   sync.Pool // value buffers, returned when their record is acked
-	enc    schema.Encoder
-	// tableTopic caches each table version's topic and partition count.
-	tableTopic map[*schema.Table]topicInfo
 
 	mu      sync.Mutex
 	prodErr error
 
-	work   chan []item // batches to the encoding goroutine
-	batch  []item      // the batch being filled
+	jobs   chan job           // batches to the rendering goroutines
+	order  chan chan rendered // their results, in the order to produce them
+	batch  []item             // the batch being filled
 	stop   context.CancelFunc
 	worker sync.WaitGroup
-}
-
-type topicInfo struct {
-	name       string
-	partitions int32
 }
 
 // item is one unit of work for the encoding goroutine: an event, a schema,
@@ -118,7 +108,7 @@ func NewPublisher(cfg PublisherConfig) *Publisher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{cfg: cfg, log: log, topics: map[string]int32{}, tableTopic: map[*schema.Table]topicInfo{}}
+	return &Publisher{cfg: cfg, log: log, topics: map[string]int32{}}
 }
 
 // Open connects, fences any older producer with the same transactional id
@@ -160,38 +150,8 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	wctx, stop := context.WithCancel(context.Background())
-	p.work, p.stop = make(chan []item, 16), stop
-	p.worker.Go(func() { p.encodeLoop(wctx) })
+	p.startPipeline()
 	return last, nil
-}
-
-// encodeLoop encodes and produces the queued work in order. After an error
-// it only drains the queue; the error is reported by the next call.
-func (p *Publisher) encodeLoop(ctx context.Context) {
-	for {
-		var batch []item
-		select {
-		case <-ctx.Done():
-			return
-		case batch = <-p.work:
-		}
-		for _, it := range batch {
-			switch {
-			case it.barrier != nil:
-				it.barrier <- p.err()
-			case p.err() != nil:
-			case it.event != nil:
-				if err := p.encode(ctx, it.event); err != nil {
-					p.fail(err)
-				}
-			default:
-				if err := p.encodeSchema(ctx, it.table); err != nil {
-					p.fail(err)
-				}
-			}
-		}
-	}
 }
 
 func (p *Publisher) err() error {
@@ -221,13 +181,31 @@ func (p *Publisher) enqueue(ctx context.Context, it item) error {
 	if len(p.batch) < batchSize && it.barrier == nil {
 		return nil
 	}
-	select {
-	case p.work <- p.batch:
-		p.batch = make([]item, 0, batchSize)
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	j := job{items: p.batch, out: make(chan rendered, 1)}
+	p.batch = make([]item, 0, batchSize)
+	for _, send := range []func() bool{
+		func() bool {
+			select {
+			case p.order <- j.out:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		},
+		func() bool {
+			select {
+			case p.jobs <- j:
+				return true
+			case <-ctx.Done():
+				return false
+			}
+		},
+	} {
+		if !send() {
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 // Add queues an event for the open transaction (starting one if needed):
@@ -320,75 +298,11 @@ func (p *Publisher) done(r *kgo.Record, err error) {
 	}
 }
 
-// nowEvery is how many events share one reading of the clock.
-const nowEvery = 256
-
-func (p *Publisher) clock() time.Time {
-	if p.nowAge--; p.nowAge <= 0 {
-		p.now, p.nowAge = time.Now(), nowEvery
-	}
-	return p.now
-}
-
 func (p *Publisher) buffer() []byte {
 	if b, ok := p.bufs.Get().([]byte); ok {
 		return b
 	}
 	return make([]byte, 0, 512)
-}
-
-// encode produces an event into the open transaction.
-func (p *Publisher) encode(ctx context.Context, e *schema.Event) error {
-	ti, ok := p.tableTopic[e.Table]
-	if !ok {
-		ti.name = schema.TopicName(p.cfg.TopicPrefix, e.Table.ID)
-		var err error
-		if ti.partitions, err = p.ensureTopic(ctx, ti.name, p.cfg.Partitions, nil); err != nil {
-			return err
-		}
-		p.tableTopic[e.Table] = ti
-	}
-	topic, parts := ti.name, ti.partitions
-	// Records keep their slices until acked; done returns them to bufs.
-	val, err := p.enc.AppendEnvelope(p.buffer(), e, p.clock())
-	if err != nil {
-		return err
-	}
-	if e.Op == schema.OpTruncate {
-		// A truncate goes to every partition, so that each partition's
-		// consumer sees it in order with that partition's keys.
-		for i := range parts {
-			r := &kgo.Record{Topic: topic, Key: []byte(truncateKey), Value: val, Partition: i, Headers: broadcastHeader}
-			if err := p.produce(ctx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	key, err := schema.AppendKey(make([]byte, 0, 32), e)
-	if err != nil {
-		return err
-	}
-	if err := p.produce(ctx, &kgo.Record{Topic: topic, Key: key, Value: val}); err != nil {
-		return err
-	}
-	if e.Op == schema.OpDelete {
-		return p.produce(ctx, &kgo.Record{Topic: topic, Key: key})
-	}
-	return nil
-}
-
-// encodeSchema produces a schema version into the open transaction.
-func (p *Publisher) encodeSchema(ctx context.Context, t *schema.Table) error {
-	value, err := json.Marshal(t)
-	if err != nil {
-		return fmt.Errorf("encode schema %s: %w", t.ID, err)
-	}
-	return p.produce(ctx, &kgo.Record{
-		Topic: schema.SchemaTopic(p.cfg.TopicPrefix),
-		Key:   []byte(schema.SchemaKey(t.ID, t.Version)),
-		Value: value,
-	})
 }
 
 // Schemas reads every committed schema version from the schema topic, in
@@ -447,7 +361,7 @@ func (p *Publisher) Close() {
 	if p.stop != nil {
 		p.stop()
 		p.worker.Wait()
-		p.stop, p.work, p.batch = nil, nil, nil
+		p.stop, p.jobs, p.order, p.batch = nil, nil, nil, nil
 	}
 	if p.cl == nil {
 		return
@@ -463,5 +377,4 @@ func (p *Publisher) Close() {
 	p.cl = nil
 	p.prodErr = nil
 	p.topics = map[string]int32{}
-	p.tableTopic = map[*schema.Table]topicInfo{}
 }
