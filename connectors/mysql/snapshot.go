@@ -63,7 +63,6 @@ type chunkResult struct {
 	sch  *schema.Table
 	cols []column
 	rows [][]any
-	keys []string
 	done bool
 	err  error
 }
@@ -177,12 +176,7 @@ func (sn *snapshotter) chunk(ctx context.Context, j chunkJob) (res chunkResult) 
 			}
 			vals[i] = v
 		}
-		k, err := schema.AppendKey(nil, &schema.Event{Table: sch, After: vals})
-		if err != nil {
-			return err
-		}
 		res.rows = append(res.rows, vals)
-		res.keys = append(res.keys, string(k))
 		return nil
 	}, nil, args...)
 	if err != nil {
@@ -369,10 +363,13 @@ func (r *reader) emitReadyChunk(ctx context.Context) error {
 		}
 	}
 	r.snap.window = nil
-	if w.ddl {
-		return r.scheduleChunk()
+	if !w.ddl {
+		if err := r.emitChunk(ctx, w, res); err != nil {
+			return err
+		}
 	}
-	return r.emitChunk(ctx, w, res)
+	// Ask for the next chunk at once, not at the next tick.
+	return r.scheduleChunk()
 }
 
 func (r *reader) emitChunk(ctx context.Context, w *window, res *chunkResult) error {
@@ -399,8 +396,14 @@ func (r *reader) emitChunk(ctx context.Context, w *window, res *chunkResult) err
 	}
 	src := schema.Source{Connector: "mysql", Name: r.s.cfg.Name, ServerID: r.s.cfg.ServerID, File: r.pos.File, Pos: uint64(r.pos.Pos), CommitTime: time.Now(), Snapshot: true}
 	for i, row := range res.rows {
-		if _, changed := w.keys[res.keys[i]]; changed {
-			continue
+		if len(w.keys) > 0 {
+			k, err := schema.AppendKey(nil, &schema.Event{Table: res.sch, After: row})
+			if err != nil {
+				return err
+			}
+			if _, changed := w.keys[string(k)]; changed {
+				continue
+			}
 		}
 		src.Row = i
 		if err := r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpRead, After: row, Source: src}); err != nil {
@@ -413,7 +416,11 @@ func (r *reader) emitChunk(ctx context.Context, w *window, res *chunkResult) err
 		r.s.log.Info("snapshot done", "table", w.table, "rows", st.Rows)
 	} else {
 		st.Snapshot = snapRunning
-		st.After = []byte(res.keys[len(res.keys)-1])
+		last, err := schema.AppendKey(nil, &schema.Event{Table: res.sch, After: res.rows[len(res.rows)-1]})
+		if err != nil {
+			return err
+		}
+		st.After = last
 	}
 	r.dirty = true
 	return nil
