@@ -1,10 +1,8 @@
 package compactor
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/tributary-dev/tributary/lake"
@@ -43,13 +41,12 @@ func (a *accumulator) clear() {
 
 // add folds one decoded change in. t is the schema version the envelope
 // was decoded with; it must be a.table (callers flush on a new version).
-func (a *accumulator) add(env *schema.Envelope, t *schema.Table) error {
+func (a *accumulator) add(env *schema.Envelope, t *schema.Table, meta lake.RowMeta) error {
 	a.touch()
 	a.table = t
 	if a.changes == nil {
 		a.changes = map[string]*lake.Change{}
 	}
-	meta := rowMeta(env)
 	switch env.Op {
 	case schema.OpDelete:
 		key, err := lake.KeyOf(t, env.Before)
@@ -107,34 +104,4 @@ func (a *accumulator) batch(cp lake.Checkpoint) *lake.Batch {
 		b.Changes = append(b.Changes, *ch)
 	}
 	return b
-}
-
-// rowMeta reads the metadata columns' values from the envelope's source
-// block.
-func rowMeta(env *schema.Envelope) lake.RowMeta {
-	m := lake.RowMeta{Op: env.Op}
-	src := env.Source
-	if n, ok := src["ts_ms"].(json.Number); ok {
-		if ms, err := n.Int64(); err == nil && ms != 0 {
-			m.CommitTime = time.UnixMilli(ms).UTC()
-		}
-	}
-	var pos string
-	switch {
-	case src["gtid"] != nil:
-		pos = fmt.Sprint(src["gtid"])
-	case src["file"] != nil:
-		pos = fmt.Sprintf("%v:%v", src["file"], src["pos"])
-	case src["lsn"] != nil:
-		if n, ok := src["lsn"].(json.Number); ok {
-			if lsn, err := strconv.ParseUint(n.String(), 10, 64); err == nil {
-				pos = fmt.Sprintf("%X/%X", lsn>>32, uint32(lsn))
-			}
-		}
-	}
-	if row, ok := src["row"].(json.Number); ok {
-		pos += "#" + row.String()
-	}
-	m.Position = pos
-	return m
 }

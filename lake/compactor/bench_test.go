@@ -114,4 +114,3 @@ func BenchmarkCompactorInsert(b *testing.B) { benchCompactor(b, false) }
 
 // BenchmarkCompactorHalfUpdates applies half inserts, half updates.
 func BenchmarkCompactorHalfUpdates(b *testing.B) { benchCompactor(b, true) }
-

@@ -43,6 +43,7 @@ type worker struct {
 	barrier    map[int32]int64
 	held       map[int32][]*kgo.Record
 	truncTable *schema.Table
+	cols       columnIndex
 	// halted is set once the worker stops applying records: bad input or
 	// a failure that ends the session.
 	halted error
@@ -52,7 +53,7 @@ func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
 	return &worker{
 		c: c, src: src, topic: topic, parts: parts, log: c.log.With("topic", topic),
 		in: make(chan []*kgo.Record, 16), quit: make(chan bool), done: make(chan struct{}),
-		next: map[int32]int64{}, barrier: map[int32]int64{}, held: map[int32][]*kgo.Record{},
+		next: map[int32]int64{}, cols: columnIndex{}, barrier: map[int32]int64{}, held: map[int32][]*kgo.Record{},
 	}
 }
 
@@ -195,11 +196,11 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		w.next[r.Partition] = r.Offset + 1 // tombstone
 		return nil
 	}
-	env, err := schema.PeekEnvelope(r.Value)
+	env, err := scanEnvelope(r.Value)
 	if err != nil {
 		return badInput{err}
 	}
-	t, err := w.src.schemas.lookup(ctx, schema.TableID{Database: env.Database, Name: env.Table}, env.SchemaVersion)
+	t, err := w.src.schemas.lookup(ctx, env.tableID(), env.Source.Version)
 	if err != nil {
 		if errors.Is(err, ErrUnknownSchema) {
 			return badInput{err}
@@ -210,7 +211,7 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		return badInput{fmt.Errorf("topic carries table %s after table %s", t.ID, w.table)}
 	}
 	w.table = t.ID
-	if env.Op == schema.OpTruncate {
+	if env.op() == schema.OpTruncate {
 		w.barrier[r.Partition] = r.Offset
 		w.truncTable = t
 		if len(w.barrier) == len(w.parts) {
@@ -218,7 +219,7 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		}
 		return nil
 	}
-	full, err := schema.DecodeEnvelope(r.Value, func(schema.TableID, int) (*schema.Table, error) { return t, nil })
+	full, err := env.images(t, w.cols.of(t))
 	if err != nil {
 		return badInput{err}
 	}
@@ -228,7 +229,7 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 			return err
 		}
 	}
-	if err := w.acc.add(full, t); err != nil {
+	if err := w.acc.add(full, t, env.meta()); err != nil {
 		return badInput{err}
 	}
 	w.next[r.Partition] = r.Offset + 1
