@@ -25,6 +25,8 @@ type memSink struct {
 	stagedE []*schema.Event
 	stagedS []*schema.Table
 	commits int
+	// afterCommit, when set, runs after each commit.
+	afterCommit func()
 }
 
 var _ connectors.Sink = (*memSink)(nil)
@@ -63,6 +65,9 @@ func (m *memSink) Commit(_ context.Context, cp []byte) error {
 	m.stagedE, m.stagedS = nil, nil
 	m.cp = append([]byte(nil), cp...)
 	m.commits++
+	if m.afterCommit != nil {
+		m.afterCommit()
+	}
 	return nil
 }
 

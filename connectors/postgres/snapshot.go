@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tributary-dev/tributary/schema"
@@ -204,7 +205,7 @@ func (sn *snapshotter) watermark(ctx context.Context, content []byte) error {
 		return nil
 	}
 	run := sn.runs[id]
-	if run == nil || run.gen != m.Gen {
+	if run == nil || run.gen != m.Gen || !strings.HasPrefix(m.Window, sn.token+".") {
 		return nil // a cancelled run, or an earlier reader's
 	}
 	switch m.Kind {

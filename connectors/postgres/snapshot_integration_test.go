@@ -32,14 +32,30 @@ func TestSnapshotResumesPerChunk(t *testing.T) {
 	sink := &memSink{}
 	cfg := testConfig(p, "resume")
 	cfg.ChunkSize, cfg.CommitInterval, cfg.MaxBatch = 100, 5*time.Millisecond, 100
-	for run := 0; !sink.snapshotsDone(); run++ {
-		if run == 50 {
-			t.Fatal("the snapshot did not finish in 50 runs")
+	runs := 0
+	for ; !sink.snapshotsDone(); runs++ {
+		if runs == 200 {
+			t.Fatal("the snapshot did not finish in 200 runs")
 		}
-		_, stop := runSource(t, cfg, sink)
-		time.Sleep(time.Duration(60+10*run) * time.Millisecond)
-		if err := stop(); err != nil {
+		// Each run ends right after its second commit, in the middle of
+		// the snapshot.
+		src := NewSource(cfg)
+		ctx, cancel := context.WithCancel(context.Background())
+		n := 0
+		sink.afterCommit = func() {
+			if n++; n == 2 {
+				cancel()
+			}
+		}
+		began := time.Now()
+		err := src.Run(ctx, sink)
+		cancel()
+		if err != nil {
 			t.Fatal(err)
+		}
+		// An earlier run's watermarks must not hold a run up.
+		if d := time.Since(began); d > 5*time.Second {
+			t.Fatalf("run %d took %v to commit twice", runs, d)
 		}
 	}
 	got := reads(sink, "r")
@@ -48,9 +64,10 @@ func TestSnapshotResumesPerChunk(t *testing.T) {
 			t.Fatalf("row %d read %d times", id, got[id])
 		}
 	}
-	if sink.commits < 3 {
-		t.Errorf("only %d commits: the test did not interrupt the snapshot", sink.commits)
+	if runs < 3 {
+		t.Errorf("only %d runs: the test did not interrupt the snapshot", runs)
 	}
+	t.Logf("%d runs, %d commits", runs, sink.commits)
 }
 
 // TestSnapshotLargeRows reads rows of a megabyte each: chunks shrink to
