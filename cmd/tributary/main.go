@@ -4,6 +4,7 @@
 // Usage:
 //
 //	tributary reader -c sources/orders.yaml   read one source database into Kafka
+//	tributary compactor -c lake.yaml          change topics into Iceberg tables
 //	tributary demo                            the reader on embedded defaults
 //	tributary version
 package main
@@ -36,6 +37,7 @@ const usage = `tributary: change data capture from MySQL/MariaDB and PostgreSQL 
 
 Usage:
   tributary reader -c FILE [flags]   read one source database into Kafka
+  tributary compactor -c FILE        write the change topics into Iceberg tables
   tributary demo [flags]             run the reader on embedded defaults and show Kafka equals the source
   tributary version                  print the version
 
@@ -71,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "reader":
 		return cmdReader(args[1:], stdout, stderr)
+	case "compactor":
+		return cmdCompactor(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

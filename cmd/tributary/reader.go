@@ -12,6 +12,7 @@ import (
 	"github.com/tributary-dev/tributary/connectors"
 	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/connectors/mysql"
+	"github.com/tributary-dev/tributary/connectors/postgres"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -90,8 +91,9 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 }
 
 func isSourceFatal(err error) bool {
-	var fe *mysql.FatalError
-	return errors.As(err, &fe)
+	var me *mysql.FatalError
+	var pe *postgres.FatalError
+	return errors.As(err, &me) || errors.As(err, &pe)
 }
 
 // newSource builds the reader of the configured source type.
@@ -103,13 +105,9 @@ func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, re
 		if err != nil {
 			return nil, fmt.Errorf("mysql.tls: %w", err)
 		}
-		keys := map[schema.TableID][]string{}
-		for name, cols := range cfg.Tables.Keys {
-			id, err := schema.ParseTableID(name)
-			if err != nil {
-				return nil, fmt.Errorf("tables.keys: %w", err)
-			}
-			keys[id] = cols
+		keys, err := tableKeys(cfg)
+		if err != nil {
+			return nil, err
 		}
 		return mysql.NewSource(mysql.Config{
 			Name:              cfg.Name,
@@ -131,6 +129,51 @@ func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, re
 			CommitInterval:    cfg.Kafka.Linger.Std(),
 			Logger:            log,
 		}), nil
+	case config.SourcePostgres:
+		pg := cfg.Postgres
+		tlsCfg, err := tlsConfig(pg.TLS, pg.Host)
+		if err != nil {
+			return nil, fmt.Errorf("postgres.tls: %w", err)
+		}
+		keys, err := tableKeys(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return postgres.NewSource(postgres.Config{
+			Name:              cfg.Name,
+			Addr:              pg.Addr(),
+			User:              pg.User,
+			Password:          pg.Password.Reveal(),
+			Database:          pg.Database,
+			TLS:               tlsCfg,
+			Slot:              pg.Slot,
+			Publication:       pg.Publication,
+			Include:           cfg.MatchTable,
+			Keys:              keys,
+			SkipWithoutKey:    cfg.Tables.WithoutPrimaryKey == config.NoKeySkip,
+			NoSnapshot:        cfg.Snapshot.Mode == config.SnapshotNever,
+			ChunkSize:         cfg.Snapshot.ChunkSize,
+			Resnapshot:        resnap,
+			ResetPosition:     reset,
+			HeartbeatInterval: pg.HeartbeatInterval.Std(),
+			ConnectTimeout:    pg.ConnectTimeout.Std(),
+			MaxBatch:          cfg.Kafka.BatchMaxEvents,
+			CommitInterval:    cfg.Kafka.Linger.Std(),
+			Logger:            log,
+		}), nil
 	}
-	return nil, fmt.Errorf("type %s: the %s reader is not built yet", cfg.Type, cfg.Type)
+	return nil, fmt.Errorf("type %q: want mysql or postgres", cfg.Type)
+}
+
+// tableKeys parses tables.keys.
+func tableKeys(cfg *config.Source) (map[schema.TableID][]string, error) {
+	keys := map[schema.TableID][]string{}
+	for name, cols := range cfg.Tables.Keys {
+		id, err := schema.ParseTableID(name)
+		if err != nil {
+			return nil, fmt.Errorf("tables.keys: %w", err)
+		}
+		keys[id] = cols
+	}
+	return keys, nil
 }
