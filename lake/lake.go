@@ -26,8 +26,10 @@ type Change struct {
 	// for a delete.
 	Row []any
 	// Unchanged marks columns of Row the source did not send (Postgres
-	// TOAST); their values are taken from the existing lake row. Nil when
-	// every column is present.
+	// TOAST); their values are taken from the key's live lake row, or, for
+	// a create, from the row removed by a delete with the same
+	// Meta.Position (a key change published as a delete and a create).
+	// Nil when every column is present.
 	Unchanged []bool
 	// Meta describes where the change comes from.
 	Meta RowMeta

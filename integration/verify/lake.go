@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-mysql-org/go-mysql/client"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tributary-dev/tributary/lake/iceberg"
 	"github.com/tributary-dev/tributary/schema"
@@ -257,6 +258,77 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 		if _, ok := src.Rows[k]; !ok {
 			res.Extra++
 			detail("row %q is in the lake (icebird) but not in the source", k)
+		}
+	}
+	return res, nil
+}
+
+// CompareLakePostgres reads a PostgreSQL table and its lake table (through
+// iceberg-go) and compares them row by row, as Postgres text, over the
+// table's current columns.
+func CompareLakePostgres(ctx context.Context, conn *pgx.Conn, l *iceberg.Lake, brokers []string, prefix, namespace string, id schema.TableID) (*LakeResult, error) {
+	schemas, err := ReadSchemas(ctx, brokers, prefix)
+	if err != nil {
+		return nil, err
+	}
+	var newest *schema.Table
+	for _, t := range schemas {
+		if t.ID == id && (newest == nil || t.Version > newest.Version) {
+			newest = t
+		}
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	}
+	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
+	if err != nil {
+		return nil, err
+	}
+	src, err := ReadPostgres(ctx, conn, id)
+	if err != nil {
+		return nil, err
+	}
+	res := &LakeResult{Table: id, SourceRows: len(src.Rows), LakeRows: len(rows)}
+	detail := func(format string, args ...any) {
+		if len(res.Details) < 10 {
+			res.Details = append(res.Details, fmt.Sprintf(format, args...))
+		}
+	}
+	kinds := map[string]schema.Kind{}
+	lakeRows := map[string]map[string]any{}
+	for _, r := range rows {
+		text := make(map[string]any, len(newest.Columns))
+		for _, c := range newest.Columns {
+			kinds[c.Name] = c.Type.Kind
+			text[c.Name] = PGText(c.Type, r[c.Name])
+		}
+		k := pgRowKey(text, src.Key)
+		if _, dup := lakeRows[k]; dup {
+			res.Duplicates++
+			detail("key %q is live twice in the lake", k)
+		}
+		lakeRows[k] = text
+	}
+	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
+		got, ok := lakeRows[k]
+		if !ok {
+			res.Missing++
+			detail("row %q is in the source but not in the lake", k)
+			continue
+		}
+		for _, c := range src.Columns {
+			g, has := got[c]
+			if !has || !pgEqual(kinds[c], src.Rows[k][c], g) {
+				res.Differing++
+				detail("row %q column %s: source %v, lake %v (present %v)", k, c, src.Rows[k][c], g, has)
+				break
+			}
+		}
+	}
+	for k := range lakeRows {
+		if _, ok := src.Rows[k]; !ok {
+			res.Extra++
+			detail("row %q is in the lake but not in the source", k)
 		}
 	}
 	return res, nil

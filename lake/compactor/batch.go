@@ -17,10 +17,14 @@ type accumulator struct {
 	truncate bool
 	records  int       // records folded in
 	first    time.Time // when the first record was folded in
+	// replaced maps a delete's source position to the pending row it
+	// replaced, for the create half of a key change whose TOAST columns
+	// are unchanged (the delete and the create share the position).
+	replaced map[string]*lake.Change
 }
 
 func (a *accumulator) reset() {
-	a.changes, a.truncate, a.records, a.first = nil, false, 0, time.Time{}
+	a.changes, a.truncate, a.records, a.first, a.replaced = nil, false, 0, time.Time{}, nil
 }
 
 func (a *accumulator) empty() bool { return len(a.changes) == 0 && !a.truncate }
@@ -53,6 +57,12 @@ func (a *accumulator) add(env *schema.Envelope, t *schema.Table, meta lake.RowMe
 		if err != nil {
 			return err
 		}
+		if prev := a.changes[key]; prev != nil && !prev.Delete && meta.Position != "" {
+			if a.replaced == nil {
+				a.replaced = map[string]*lake.Change{}
+			}
+			a.replaced[meta.Position] = prev
+		}
 		a.changes[key] = &lake.Change{Key: key, Delete: true, Meta: meta}
 		return nil
 	case schema.OpCreate, schema.OpRead, schema.OpUpdate:
@@ -83,24 +93,42 @@ func (a *accumulator) add(env *schema.Envelope, t *schema.Table, meta lake.RowMe
 		// A pending row of this batch has the newest values; the lake
 		// row fills the rest when the batch is applied.
 		if prev := a.changes[key]; prev != nil && !prev.Delete {
-			for i, u := range ch.Unchanged {
-				if u && (prev.Unchanged == nil || !prev.Unchanged[i]) {
-					ch.Row[i], ch.Unchanged[i] = prev.Row[i], false
-				}
-			}
+			fillFrom(ch, prev)
 		}
-		if !slices.Contains(ch.Unchanged, true) {
-			ch.Unchanged = nil
-		}
+		a.fillReplaced(ch)
 	}
 	a.changes[key] = ch
 	return nil
+}
+
+// fillFrom copies into ch's unchanged columns the values prev has.
+func fillFrom(ch, prev *lake.Change) {
+	for i, u := range ch.Unchanged {
+		if u && (prev.Unchanged == nil || !prev.Unchanged[i]) {
+			ch.Row[i], ch.Unchanged[i] = prev.Row[i], false
+		}
+	}
+	if !slices.Contains(ch.Unchanged, true) {
+		ch.Unchanged = nil
+	}
+}
+
+// fillReplaced fills a create's unchanged columns from the pending row
+// the delete at the same source position replaced, if any.
+func (a *accumulator) fillReplaced(ch *lake.Change) {
+	if ch.Unchanged == nil || ch.Meta.Op != schema.OpCreate {
+		return
+	}
+	if prev := a.replaced[ch.Meta.Position]; prev != nil {
+		fillFrom(ch, prev)
+	}
 }
 
 // batch returns the pending changes as a lake batch.
 func (a *accumulator) batch(cp lake.Checkpoint) *lake.Batch {
 	b := &lake.Batch{Table: a.table, Truncate: a.truncate, Checkpoint: cp, Changes: make([]lake.Change, 0, len(a.changes))}
 	for _, ch := range a.changes {
+		a.fillReplaced(ch) // the delete may have come after the create
 		b.Changes = append(b.Changes, *ch)
 	}
 	return b

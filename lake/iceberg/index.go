@@ -33,6 +33,24 @@ type keyIndex struct {
 	keys   map[string]uint64
 	files  []*dataFile
 	byPath map[string]int
+	// deleted maps the source position of recent delete changes to the
+	// location of the row each removed, newest commit first, for the
+	// create half of a key change that leaves TOAST columns unchanged.
+	deleted []map[string]uint64
+}
+
+// keepDeleted is how many commits' deletes keyIndex.deleted remembers.
+const keepDeleted = 4
+
+// deletedAt returns the location of the row removed by the delete change
+// at a source position in one of the last commits.
+func (ix *keyIndex) deletedAt(pos string) (uint64, bool) {
+	for _, m := range ix.deleted {
+		if l, ok := m[pos]; ok {
+			return l, true
+		}
+	}
+	return 0, false
 }
 
 func newKeyIndex() *keyIndex {

@@ -253,6 +253,33 @@ func TestApplyUnchangedColumns(t *testing.T) {
 	}
 	f.want[ch.Key] = row(1, "c1", "2.00", 1, "big toasted text")
 	f.check()
+
+	// A key change published as a delete and a create at one source
+	// position: the create's unchanged column comes from the deleted row,
+	// in the same batch and in the batch after the delete's.
+	keyChange := func(from, to int64, pos string, sameBatch bool) {
+		d := del(s, from)
+		d.Meta.Position = pos
+		c := upsert(s, row(to, "moved", "3.00", 1, nil))
+		c.Meta = lake.RowMeta{Op: schema.OpCreate, Position: pos}
+		c.Unchanged = []bool{false, false, false, false, true}
+		if sameBatch {
+			if _, err := tbl.Apply(context.Background(), f.batch(c, d)); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			for _, b := range []*lake.Batch{f.batch(d), f.batch(c)} {
+				if _, err := tbl.Apply(context.Background(), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		delete(f.want, d.Key)
+		f.want[c.Key] = row(to, "moved", "3.00", 1, "big toasted text")
+		f.check()
+	}
+	keyChange(1, 2, "16/B374D848#0", true)
+	keyChange(2, 3, "16/B374D900#4", false)
 }
 
 // TestApplySchemaEvolution adds a column and drops one in the source.

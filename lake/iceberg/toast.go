@@ -10,16 +10,27 @@ import (
 )
 
 // fillUnchanged fills the columns a change marks unchanged (Postgres TOAST
-// values the source did not send) from the key's live lake row. Rows are
+// values the source did not send) from the key's live lake row or, for a
+// create, from the row the delete at the same source position removes
+// (deletedAt, this batch) or removed (one of the last commits). Rows are
 // read file by file, each file once.
-func (w *Table) fillUnchanged(ctx context.Context, src *schema.Table, changes []*lake.Change) error {
+func (w *Table) fillUnchanged(ctx context.Context, src *schema.Table, changes []*lake.Change, deletedAt map[string]uint64) error {
 	type want struct {
 		pos int64
 		ch  *lake.Change
 	}
 	byFile := map[int][]want{}
 	for _, ch := range changes {
-		l, ok := w.index.keys[ch.Key]
+		var l uint64
+		ok := false
+		if ch.Meta.Op == schema.OpCreate && ch.Meta.Position != "" {
+			if l, ok = deletedAt[ch.Meta.Position]; !ok {
+				l, ok = w.index.deletedAt(ch.Meta.Position)
+			}
+		}
+		if !ok {
+			l, ok = w.index.keys[ch.Key]
+		}
 		if !ok {
 			w.log.Warn("change leaves columns unchanged but the lake has no row for its key; they stay NULL", "key", ch.Key)
 			continue

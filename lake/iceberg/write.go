@@ -30,7 +30,10 @@ type plan struct {
 	// groups holds the rows to write, by partition path.
 	groups map[string]*rowGroup
 	// gone lists keys deleted without a new row.
-	gone          []string
+	gone []string
+	// deletedAt maps the source position of each delete change to the
+	// location of the row it removes.
+	deletedAt     map[string]uint64
 	rows, ndelete int
 	ingested      time.Time
 }
@@ -46,7 +49,7 @@ type rowGroup struct {
 
 // plan works out the deletes and the new rows of a batch.
 func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
-	p := &plan{src: b.Table, truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, ingested: time.Now()}
+	p := &plan{src: b.Table, truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, deletedAt: map[string]uint64{}, ingested: time.Now()}
 	ix := w.index
 	if b.Truncate {
 		for _, l := range ix.keys {
@@ -67,6 +70,9 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 				f, pos := splitLoc(l)
 				p.deletes[f] = append(p.deletes[f], pos)
 				p.ndelete++
+				if ch.Delete && ch.Meta.Position != "" {
+					p.deletedAt[ch.Meta.Position] = l
+				}
 			}
 		}
 		if ch.Delete {
@@ -92,7 +98,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 		p.rows++
 	}
 	if len(toast) > 0 && !b.Truncate {
-		if err := w.fillUnchanged(ctx, b.Table, toast); err != nil {
+		if err := w.fillUnchanged(ctx, b.Table, toast, p.deletedAt); err != nil {
 			return nil, err
 		}
 	}
@@ -341,6 +347,9 @@ func (w *Table) updateIndex(p *plan, files *writtenFiles) error {
 	}
 	if p.truncate {
 		clear(ix.keys)
+	}
+	if len(p.deletedAt) > 0 {
+		ix.deleted = append([]map[string]uint64{p.deletedAt}, ix.deleted[:min(len(ix.deleted), keepDeleted-1)]...)
 	}
 	for _, k := range p.gone {
 		delete(ix.keys, k)
