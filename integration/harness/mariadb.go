@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -144,11 +145,25 @@ func (m *MariaDB) start(ctx context.Context, installDB string, opts MariaDBOptio
 	if os.Geteuid() == 0 {
 		installArgs = append(installArgs, "--user=root")
 	}
-	cmd := exec.CommandContext(ctx, installDB, installArgs...)
-	cmd.Dir = m.Dir
-	cmd.Env = childEnv()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("mariadb-install-db: %w\n%s\n(%s)", err, tailLines(string(out), 20), mariaDBHint)
+	// mariadb-install-db has been seen to fail now and then on a loaded
+	// machine; a second try on a clean data directory gets past it, and
+	// the first failure is logged.
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, installDB, installArgs...)
+		cmd.Dir = m.Dir
+		cmd.Env = childEnv()
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			break
+		}
+		msg := fmt.Errorf("mariadb-install-db: %w\n%s%s\n(%s)", err, errorLines(string(out)), tailLines(string(out), 20), mariaDBHint)
+		if attempt == 2 || ctx.Err() != nil {
+			return msg
+		}
+		m.log.Warn("mariadb-install-db failed; trying once more", "err", msg)
+		if err := os.RemoveAll(m.DataDir); err != nil {
+			return msg
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		if opts.Port == 0 {
@@ -389,4 +404,17 @@ func socketPath(dir, name string) string {
 		return p
 	}
 	return filepath.Join(os.TempDir(), filepath.Base(dir)+".sock")
+}
+
+// errorLines returns the lines of a tool's output that report an error,
+// which its closing help text pushes out of the tail.
+func errorLines(out string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "ERROR") || strings.Contains(l, "[ERROR]") || strings.Contains(l, "failed") {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
