@@ -37,6 +37,9 @@ type LakeKafka struct {
 	// Group is the consumer group shared by all compactors; default
 	// "tributary-compactor".
 	Group string `yaml:"group"`
+	// SessionTimeout is how long the group waits for a silent compactor
+	// before its tables move to the others; default 10s.
+	SessionTimeout Duration `yaml:"session_timeout"`
 	// SASL is the authentication; nil means none.
 	SASL *SASL `yaml:"sasl"`
 	// TLS configures the connection's TLS.
@@ -167,6 +170,7 @@ func ParseLake(name string, data []byte) (*Lake, error) {
 // ApplyDefaults fills every unset field that has a default. It is idempotent.
 func (l *Lake) ApplyDefaults() {
 	setDefault(&l.Kafka.Group, "tributary-compactor")
+	setDefault(&l.Kafka.SessionTimeout, Duration(10*time.Second))
 	l.Kafka.TLS.applyDefaults()
 	setDefault(&l.Catalog.Kind, CatalogSQL)
 	for i := range l.Sources {
@@ -192,6 +196,9 @@ func (l *Lake) Validate() error {
 	checkBrokers(&p, "kafka.brokers", l.Kafka.Brokers)
 	if l.Kafka.Group == "" {
 		p.add("kafka.group", "must not be empty; remove it to use tributary-compactor")
+	}
+	if t := l.Kafka.SessionTimeout; t < Duration(6*time.Second) || t > Duration(5*time.Minute) {
+		p.add("kafka.session_timeout", "%s is out of range; use 6s to 5m (the brokers' group.min/max.session.timeout.ms)", t)
 	}
 	checkSASL(&p, "kafka.sasl", l.Kafka.SASL)
 	l.Kafka.TLS.validate(&p, "kafka.tls")

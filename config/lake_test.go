@@ -13,7 +13,7 @@ func TestParseLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Lake{
-		Kafka:     LakeKafka{Group: "tributary-compactor", TLS: TLS{Mode: TLSDisable}},
+		Kafka:     LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), TLS: TLS{Mode: TLSDisable}},
 		Warehouse: Warehouse{Path: "/var/lib/tributary/lake"},
 		Catalog:   Catalog{Kind: CatalogSQL},
 		Sources:   []LakeSource{{TopicPrefix: "orders-db", Namespace: "{db}"}},

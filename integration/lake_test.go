@@ -1,8 +1,16 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,4 +201,139 @@ func TestLakeEqualsPostgres(t *testing.T) {
 		}
 		t.Logf("%s", res)
 	}
+}
+
+// compactorProcess is the tributary binary running "compactor".
+type compactorProcess struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan error
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startCompactorProcess(t *testing.T, cfgPath string) *compactorProcess {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd := exec.Command(binary, "compactor", "-c", cfgPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &compactorProcess{cmd: cmd, out: out, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+		p.done <- nil
+	})
+	return p
+}
+
+// waitAssigned waits until a compactor process logs its topics.
+func waitAssigned(t *testing.T, p *compactorProcess) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.out.String(), "topic assigned"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the compactor was assigned nothing in 30s:\n%s", p.out)
+		}
+	}
+}
+
+// TestLakeKill9 kills the compactor process with SIGKILL at random moments
+// while the reader and a workload run, and starts it again; at the end the
+// lake must equal the source: no row lost, none duplicated.
+func TestLakeKill9(t *testing.T) {
+	ctx := context.Background()
+	m := harness.MariaDBT(t, harness.MariaDBOptions{})
+	k := harness.KafkaT(t, harness.KafkaOptions{})
+	execAll(t, m, shopSchema...)
+	w := newWorkload(m, 11)
+	w.seed(ctx, t, 2000)
+	startReader(t, m, k, "kill", nil)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "lake.yaml")
+	cfg := fmt.Sprintf(`kafka:
+  brokers: [%q]
+  session_timeout: 6s
+warehouse:
+  path: %s
+sources:
+  - topic_prefix: kill
+    tables:
+      shop.orders: {partition_by: created}
+commit:
+  interval: 200ms
+  max_rows: 700
+log:
+  level: debug
+`, k.Addrs[0], filepath.Join(dir, "warehouse"))
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wctx, stopWork := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { w.run(wctx, t, 600) })
+	rnd := rand.New(rand.NewPCG(11, 11))
+	kills := 0
+	for range 3 {
+		// Each compactor is killed while it works: after it took the
+		// topics over (the group first drops the one killed before).
+		p := startCompactorProcess(t, cfgPath)
+		waitAssigned(t, p)
+		time.Sleep(time.Duration(100+rnd.IntN(1200)) * time.Millisecond)
+		select {
+		case err := <-p.done:
+			t.Fatalf("compactor exited by itself (%v):\n%s", err, p.out)
+		default:
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		<-p.done
+		p.done <- nil
+		kills++
+	}
+	stopWork()
+	wg.Wait()
+	waitCaughtUp(t, m, k, "kill", "kill", 90*time.Second)
+	p := startCompactorProcess(t, cfgPath)
+	l := iceberg.New(iceberg.Config{Warehouse: filepath.Join(dir, "warehouse")})
+	t.Cleanup(func() { l.Close() })
+	for _, id := range shopTables("orders", "items", "kv") {
+		compareLake(t, m, k, l, "kill", id)
+	}
+	// Then SIGTERM must stop the last one cleanly.
+	waitAssigned(t, p)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("compactor did not exit cleanly on SIGTERM: %v\n%s", err, p.out)
+		}
+		p.done <- nil
+	case <-time.After(20 * time.Second):
+		t.Errorf("compactor did not stop within 20s of SIGTERM")
+	}
+	if t.Failed() {
+		t.Logf("last compactor's output:\n%s", p.out)
+	}
+	t.Logf("%d kill -9 restarts, %d workload transactions", kills, w.ops)
 }

@@ -73,7 +73,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 	}
 	lk := iceberg.New(icfg)
 	cc := compactor.Config{
-		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group,
+		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
 		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows,
 		Lake: lk, Logger: log,
 	}

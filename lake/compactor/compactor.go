@@ -38,6 +38,9 @@ type Config struct {
 	ClientOpts []kgo.Opt
 	// Group is the consumer group; default "tributary-compactor".
 	Group string
+	// SessionTimeout is how long the group waits for a silent member
+	// before moving its topics; default 10s.
+	SessionTimeout time.Duration
 	// Sources lists the readers whose topics are compacted.
 	Sources []SourceConfig
 	// Interval is the longest a change waits for its commit; default 30s.
@@ -106,6 +109,9 @@ type source struct {
 func New(cfg Config) *Compactor {
 	if cfg.Group == "" {
 		cfg.Group = "tributary-compactor"
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = 10 * time.Second
 	}
 	if cfg.Interval <= 0 {
 		cfg.Interval = 30 * time.Second
@@ -249,12 +255,15 @@ func (c *Compactor) session(ctx context.Context) error {
 		kgo.ConsumeRegex(),
 		kgo.ConsumeTopics(patterns...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.WithLogger(kgoLogger{c.log.With("component", "kafka")}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.Balancers(topicBalancer{}),
 		// New tables show up as new topics; the regex subscription sees
 		// them at the next metadata refresh.
 		kgo.MetadataMinAge(time.Second),
+		// A crashed compactor's topics move to the others after this.
+		kgo.SessionTimeout(c.cfg.SessionTimeout),
 		kgo.MetadataMaxAge(5 * time.Second),
 		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.AdjustFetchOffsetsFn(func(actx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
@@ -274,13 +283,7 @@ func (c *Compactor) session(ctx context.Context) error {
 	c.mu.Lock()
 	c.cl, c.cancel, c.failErr = cl, cancel, nil
 	c.mu.Unlock()
-	defer func() {
-		c.stopWorkers(true)
-		c.mu.Lock()
-		c.cl, c.cancel = nil, nil
-		c.mu.Unlock()
-		cl.Close()
-	}()
+	defer c.closeSession(cl)
 	for {
 		fs := cl.PollFetches(sctx)
 		if sctx.Err() != nil {
@@ -311,6 +314,42 @@ func (c *Compactor) session(ctx context.Context) error {
 	}
 }
 
+// leaveTimeout bounds leaving the group on shutdown: a join in progress
+// (the group waiting for a crashed member's session to time out) would
+// otherwise hold Close.
+const leaveTimeout = 10 * time.Second
+
+// closeSession leaves the group, which revokes (and so commits) every
+// table, stops the workers a forced leave did not revoke, and closes the
+// client, each step bounded by leaveTimeout.
+func (c *Compactor) closeSession(cl *kgo.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+	err := cl.LeaveGroupContext(ctx)
+	cancel()
+	if err != nil {
+		c.log.Warn("leaving the consumer group took too long; leaving without waiting", "error", err)
+		done, force := context.WithCancel(context.Background())
+		force()
+		_ = cl.LeaveGroupContext(done)
+	}
+	c.stopWorkers(true)
+	c.mu.Lock()
+	c.cl, c.cancel = nil, nil
+	c.mu.Unlock()
+	closed := make(chan struct{})
+	go func() {
+		cl.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(leaveTimeout):
+		// Close waits for a join request the broker holds until the group
+		// settles; the client goes away when it returns.
+		c.log.Warn("kafka client still closing; going on without it")
+	}
+}
+
 func (c *Compactor) worker(topic string) *worker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -322,6 +361,9 @@ func (c *Compactor) worker(topic string) *worker {
 // the table has not seen).
 func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[int32]kgo.Offset) map[string]map[int32]kgo.Offset {
 	for topic, parts := range offsets {
+		if sctx.Err() != nil {
+			return offsets // the session is ending
+		}
 		src := c.sourceOf(topic)
 		if src == nil {
 			continue
