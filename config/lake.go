@@ -23,6 +23,8 @@ type Lake struct {
 	Sources []LakeSource `yaml:"sources"`
 	// Commit says how often each table commits.
 	Commit LakeCommit `yaml:"commit"`
+	// Maintenance says how often tables are compacted.
+	Maintenance LakeMaintenance `yaml:"maintenance"`
 	// Metrics configures the HTTP listener for /metrics, /healthz, /readyz.
 	Metrics Metrics `yaml:"metrics"`
 	// Log configures logging.
@@ -133,6 +135,17 @@ type LakeCommit struct {
 	MaxRows int `yaml:"max_rows"`
 }
 
+// LakeMaintenance says how often the compactors maintain their tables:
+// rewrite data files that carry many deleted rows or are small, drop the
+// delete files that no longer apply, and expire old snapshots.
+type LakeMaintenance struct {
+	// Interval is the time between two maintenance runs of a table;
+	// default 10m.
+	Interval Duration `yaml:"interval"`
+	// SnapshotAge is the age past which snapshots are expired; default 1h.
+	SnapshotAge Duration `yaml:"snapshot_age"`
+}
+
 // CatalogKind is an Iceberg catalog implementation.
 type CatalogKind string
 
@@ -185,6 +198,8 @@ func (l *Lake) ApplyDefaults() {
 	}
 	setDefault(&l.Commit.Interval, Duration(30*time.Second))
 	setDefault(&l.Commit.MaxRows, 100000)
+	setDefault(&l.Maintenance.Interval, Duration(10*time.Minute))
+	setDefault(&l.Maintenance.SnapshotAge, Duration(time.Hour))
 	l.Log.applyDefaults()
 }
 
@@ -219,6 +234,8 @@ func (l *Lake) Validate() error {
 	l.validateCatalog(&p)
 	l.validateSources(&p)
 	checkPositive(&p, "commit.interval", l.Commit.Interval)
+	checkPositive(&p, "maintenance.interval", l.Maintenance.Interval)
+	checkPositive(&p, "maintenance.snapshot_age", l.Maintenance.SnapshotAge)
 	if l.Commit.MaxRows <= 0 {
 		p.add("commit.max_rows", "%d is not positive; remove it to use 100000", l.Commit.MaxRows)
 	}

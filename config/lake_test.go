@@ -13,12 +13,13 @@ func TestParseLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Lake{
-		Kafka:     LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), TLS: TLS{Mode: TLSDisable}},
-		Warehouse: Warehouse{Path: "/var/lib/tributary/lake"},
-		Catalog:   Catalog{Kind: CatalogSQL},
-		Sources:   []LakeSource{{TopicPrefix: "orders-db", Namespace: "{db}"}},
-		Commit:    LakeCommit{Interval: Duration(30 * time.Second), MaxRows: 100000},
-		Log:       Log{Level: LogInfo, Format: LogText},
+		Kafka:       LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), TLS: TLS{Mode: TLSDisable}},
+		Warehouse:   Warehouse{Path: "/var/lib/tributary/lake"},
+		Catalog:     Catalog{Kind: CatalogSQL},
+		Sources:     []LakeSource{{TopicPrefix: "orders-db", Namespace: "{db}"}},
+		Commit:      LakeCommit{Interval: Duration(30 * time.Second), MaxRows: 100000},
+		Maintenance: LakeMaintenance{Interval: Duration(10 * time.Minute), SnapshotAge: Duration(time.Hour)},
+		Log:         Log{Level: LogInfo, Format: LogText},
 	}
 	if !reflect.DeepEqual(l, want) || !l.Kafka.UsesEmbeddedBroker() {
 		t.Errorf("got %+v, want %+v", l, want)

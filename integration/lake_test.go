@@ -25,7 +25,7 @@ import (
 // over a local warehouse with the SQLite catalog.
 func startCompactor(t *testing.T, k *harness.Kafka, l *iceberg.Lake, prefix string) (stop func()) {
 	c := compactor.New(compactor.Config{
-		Brokers: k.Addrs, Group: "lake-" + prefix, Interval: 300 * time.Millisecond, MaxRows: 2000,
+		Brokers: k.Addrs, Group: "lake-" + prefix, Interval: 300 * time.Millisecond, MaxRows: 2000, MaintainEvery: time.Second,
 		Lake: l, Logger: testLogger(t),
 		Sources: []compactor.SourceConfig{{
 			TopicPrefix: prefix,
@@ -115,7 +115,7 @@ func TestLakeEqualsMySQL(t *testing.T) {
 	ctx := context.Background()
 	m := harness.MariaDBT(t, harness.MariaDBOptions{})
 	k := harness.KafkaT(t, harness.KafkaOptions{})
-	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger(t)})
+	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger(t), Maintain: iceberg.MaintainConfig{SnapshotAge: time.Second, RetainSnapshots: 5}})
 	t.Cleanup(func() { l.Close() })
 	execAll(t, m, shopSchema...)
 	w := newWorkload(m, 7)
@@ -282,6 +282,9 @@ sources:
 commit:
   interval: 200ms
   max_rows: 700
+maintenance:
+  interval: 1s
+  snapshot_age: 2s
 log:
   level: debug
 `, k.Addrs[0], filepath.Join(dir, "warehouse"))

@@ -138,3 +138,23 @@ var ErrConflict = errors.New("lake table changed underneath this writer")
 // cannot be applied to the lake table (a column's type changed to one its
 // lake type cannot be widened to). The table stops; other tables go on.
 var ErrIncompatible = errors.New("source schema change is incompatible with the lake table")
+
+// Maintainer is a Table that compacts itself: it rewrites data files to
+// fold deletes away and pack small files, and expires old snapshots.
+// Maintain commits its own snapshots, which keep the table's checkpoint;
+// it must not run concurrently with Apply on the same table. After an
+// error the table must be opened again, as after Apply.
+type Maintainer interface {
+	Maintain(ctx context.Context) (MaintainStats, error)
+}
+
+// MaintainStats describes one Maintain call.
+type MaintainStats struct {
+	// RewrittenFiles data files were replaced by NewFiles.
+	RewrittenFiles, NewFiles int
+	// RemovedDeleteFiles position delete files were dropped.
+	RemovedDeleteFiles int
+	// ExpiredSnapshots snapshots were expired.
+	ExpiredSnapshots int
+	Duration         time.Duration
+}

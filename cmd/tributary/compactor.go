@@ -63,7 +63,10 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 	if err != nil {
 		return compactor.Config{}, nil, err
 	}
-	icfg := iceberg.Config{Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log}
+	icfg := iceberg.Config{
+		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log,
+		Maintain: iceberg.MaintainConfig{SnapshotAge: cfg.Maintenance.SnapshotAge.Std()},
+	}
 	if s := cfg.Warehouse.S3; s != nil {
 		icfg.Warehouse = "s3://" + s.Bucket + "/" + strings.Trim(s.Prefix, "/")
 		icfg.S3 = iceberg.S3Config{
@@ -74,7 +77,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 	lk := iceberg.New(icfg)
 	cc := compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
-		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows,
+		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows, MaintainEvery: cfg.Maintenance.Interval.Std(),
 		Lake: lk, Logger: log,
 	}
 	for _, s := range cfg.Sources {

@@ -48,6 +48,9 @@ type Config struct {
 	// MaxRows commits a table's batch early once it folds this many
 	// records; default 100,000.
 	MaxRows int
+	// MaintainEvery is how often a worker maintains each of its tables
+	// (rewrites files, expires snapshots), after a commit; default 10m.
+	MaintainEvery time.Duration
 	// RetryMin is the first pause before a failed session starts again;
 	// it doubles up to 30s. Default 1s.
 	RetryMin time.Duration
@@ -118,6 +121,9 @@ func New(cfg Config) *Compactor {
 	}
 	if cfg.MaxRows <= 0 {
 		cfg.MaxRows = 100_000
+	}
+	if cfg.MaintainEvery <= 0 {
+		cfg.MaintainEvery = 10 * time.Minute
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = time.Second

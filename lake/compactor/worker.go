@@ -47,6 +47,8 @@ type worker struct {
 	// halted is set once the worker stops applying records: bad input or
 	// a failure that ends the session.
 	halted error
+	// maintained is when the table was last maintained.
+	maintained time.Time
 }
 
 func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
@@ -297,5 +299,28 @@ func (w *worker) flushErr(ctx context.Context) error {
 		"data_files", st.DataFiles, "delete_files", st.DeleteFiles, "took", st.Duration, "freshness", time.Since(w.acc.first))
 	w.acc.reset()
 	w.c.commitOffsets(cp)
+	return w.maintain(fctx)
+}
+
+// maintain rewrites the table's files and expires its snapshots when it is
+// due, between two commits of the same worker, so the two never conflict.
+func (w *worker) maintain(ctx context.Context) error {
+	m, ok := w.tbl.(lake.Maintainer)
+	if !ok {
+		return nil
+	}
+	if w.maintained.IsZero() {
+		w.maintained = time.Now() // the first run comes one period after start
+	}
+	if time.Since(w.maintained) < w.c.cfg.MaintainEvery {
+		return nil
+	}
+	w.maintained = time.Now()
+	st, err := m.Maintain(ctx)
+	if err != nil {
+		return fmt.Errorf("maintain: %w", err)
+	}
+	w.log.Debug("maintained", "rewritten", st.RewrittenFiles, "into", st.NewFiles, "delete_files_removed", st.RemovedDeleteFiles,
+		"snapshots_expired", st.ExpiredSnapshots, "took", st.Duration)
 	return nil
 }

@@ -50,7 +50,9 @@ type Config struct {
 	CatalogName string
 	// TargetFileRows caps the rows of one data file; default 1,000,000.
 	TargetFileRows int
-	Logger         *slog.Logger
+	// Maintain says when Table.Maintain rewrites files.
+	Maintain MaintainConfig
+	Logger   *slog.Logger
 }
 
 // S3Config configures the S3 client. Empty fields fall back to the AWS
@@ -91,6 +93,7 @@ func New(cfg Config) *Lake {
 	if cfg.TargetFileRows <= 0 {
 		cfg.TargetFileRows = 1_000_000
 	}
+	cfg.Maintain.applyDefaults()
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -30,6 +30,28 @@ const readBatchRows = 64 << 10
 // in fieldIDs order. A field id missing from the file (a column added
 // after the file was written) reads as NULL.
 func readColumns(ctx context.Context, fs icebergio.IO, path string, fieldIDs []int, fn func(pos int64, cols []columnValue) error) error {
+	cols := make([]columnValue, len(fieldIDs))
+	return readBatches(ctx, fs, path, fieldIDs, func(first int64, rows int, arrs []arrow.Array) error {
+		for i := range cols {
+			cols[i].arr = arrs[i]
+		}
+		for r := range rows {
+			for i := range cols {
+				cols[i].row = r
+			}
+			if err := fn(first+int64(r), cols); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// readBatches reads the columns with the given field ids a batch of rows at
+// a time: fn gets the position of the batch's first row, its row count and
+// one array per field id, nil for a field the file does not have. The
+// arrays are valid only during the call.
+func readBatches(ctx context.Context, fs icebergio.IO, path string, fieldIDs []int, fn func(first int64, rows int, arrs []arrow.Array) error) error {
 	f, err := fs.Open(path)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
@@ -50,8 +72,14 @@ func readColumns(ctx context.Context, fs icebergio.IO, path string, fieldIDs []i
 			}
 		}
 	}
+	arrs := make([]arrow.Array, len(fieldIDs))
 	if len(leaves) == 0 {
-		return readNulls(pr.NumRows(), len(fieldIDs), fn)
+		for first := int64(0); first < pr.NumRows(); first += readBatchRows {
+			if err := fn(first, int(min(readBatchRows, pr.NumRows()-first)), arrs); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	fr, err := pqarrow.NewFileReader(pr, pqarrow.ArrowReadProperties{BatchSize: readBatchRows}, memory.DefaultAllocator)
 	if err != nil {
@@ -62,22 +90,20 @@ func readColumns(ctx context.Context, fs icebergio.IO, path string, fieldIDs []i
 		return fmt.Errorf("read parquet %s: %w", path, err)
 	}
 	defer rr.Release()
+	var first int64
 	cols := make([]columnValue, len(fieldIDs))
-	var pos int64
 	for rr.Next() {
 		rec := rr.RecordBatch()
 		if err := pickColumns(rec, fieldIDs, cols); err != nil {
 			return fmt.Errorf("read parquet %s: %w", path, err)
 		}
-		for r := range int(rec.NumRows()) {
-			for i := range cols {
-				cols[i].row = r
-			}
-			if err := fn(pos, cols); err != nil {
-				return err
-			}
-			pos++
+		for i := range cols {
+			arrs[i] = cols[i].arr
 		}
+		if err := fn(first, int(rec.NumRows()), arrs); err != nil {
+			return err
+		}
+		first += rec.NumRows()
 	}
 	if err := rr.Err(); err != nil && err != io.EOF {
 		return fmt.Errorf("read parquet %s: %w", path, err)
@@ -97,17 +123,6 @@ func pickColumns(rec arrow.RecordBatch, fieldIDs []int, cols []columnValue) erro
 				cols[i].arr = rec.Column(j)
 				break
 			}
-		}
-	}
-	return nil
-}
-
-// readNulls calls fn rows times with all-NULL columns.
-func readNulls(rows int64, n int, fn func(pos int64, cols []columnValue) error) error {
-	cols := make([]columnValue, n)
-	for pos := range rows {
-		if err := fn(pos, cols); err != nil {
-			return err
 		}
 	}
 	return nil
