@@ -85,18 +85,23 @@ func appendValue(b array.Builder, t schema.Type, v any) error {
 		}
 		b.Append(arrow.Timestamp(x))
 	case *extensions.UUIDBuilder:
-		s, ok := v.(string)
-		if !ok {
-			return bad()
-		}
-		u, err := uuid.Parse(s)
-		if err != nil {
-			return fmt.Errorf("uuid %q: %w", s, err)
-		}
-		b.Append(u)
+		return appendUUID(b, v)
 	default:
 		return bad()
 	}
+	return nil
+}
+
+func appendUUID(b *extensions.UUIDBuilder, v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("cannot store %T in a uuid column", v)
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return fmt.Errorf("uuid %q: %w", s, err)
+	}
+	b.Append(u)
 	return nil
 }
 
