@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X main.Version=$(VERSION)
 # The 2 cores are shared by the servers, the broker and the tests.
 TESTFLAGS ?= -count=1 -timeout 15m -p 2
 
-.PHONY: all deps build test test-unit test-integration vet demo bench-mysql fuzz clean
+.PHONY: all deps build test test-unit test-integration vet demo bench bench-mysql bench-postgres bench-lake clean
 
 all: build
 
@@ -30,7 +30,7 @@ test: deps vet
 	$(GO) test $(TESTFLAGS) ./...
 
 test-unit:
-	$(GO) test $(TESTFLAGS) -short ./config/ ./schema/ ./connectors/...
+	$(GO) test $(TESTFLAGS) -short ./config/ ./schema/ ./connectors/... ./lake/...
 
 test-integration: deps
 	$(GO) test $(TESTFLAGS) ./integration/...
@@ -43,6 +43,18 @@ demo: deps build
 # default 5,000,000), BENCH_EVENTS (sysbench transactions, default 100,000).
 bench-mysql: deps
 	$(GO) test -count=1 -timeout 60m -run '^$$' -bench 'BenchmarkMySQL' -benchtime 1x ./integration/
+
+# The PostgreSQL reader against pg_recvlogical over the same WAL backlog,
+# the snapshot rate, and peak memory in a large transaction.
+bench-postgres: deps
+	$(GO) test -count=1 -timeout 60m -run '^$$' -bench 'BenchmarkPostgres' -benchtime 1x ./integration/
+
+# The compactor's rows per CPU-second (inserts, half updates) next to
+# iceberg-go's bare append of the same rows.
+bench-lake: deps
+	$(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./lake/...
+
+bench: bench-mysql bench-postgres bench-lake
 
 clean:
 	rm -rf bin

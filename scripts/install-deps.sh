@@ -43,6 +43,15 @@ for pkg in "${packages[@]}"; do
 	fi
 done
 
+# Node.js and npm run icebird, the independent Iceberg reader of the lake
+# tests. A Node.js from elsewhere (nodesource) is fine as it is.
+if command -v npm >/dev/null 2>&1; then
+	log "npm: already installed"
+else
+	log "npm: missing"
+	missing+=(nodejs npm)
+fi
+
 if [[ ${#missing[@]} -eq 0 ]]; then
 	log "nothing to install"
 	exit 0
