@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -114,6 +115,9 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 	run := res.run
 	res.total = info.rows
 	if err := sn.emitWatermark(ctx, conn, "low", res); err != nil {
+		return err
+	}
+	if err := waitCommitsVisible(ctx, conn); err != nil {
 		return err
 	}
 	limit := *size
@@ -242,6 +246,71 @@ func (sn *snapshotter) emitWatermark(ctx context.Context, conn *pgx.Conn, kind s
 	content, _ := json.Marshal(wmMessage{Kind: kind, Window: res.window, Table: res.run.id.String(), Gen: res.run.gen})
 	if _, err := conn.Exec(ctx, `SELECT pg_logical_emit_message(true, $1, $2)`, sn.r.s.watermarkPrefix(), string(content)); err != nil {
 		return fmt.Errorf("write %s watermark: %w", kind, err)
+	}
+	return nil
+}
+
+// committedRunning lists the transactions that have committed (in the
+// commit log) but still hold their transaction lock: their commit record is
+// in the WAL, yet a new snapshot does not see them, because a backend
+// leaves the running set after it writes its commit (a synchronous
+// replication wait sits in between).
+//
+// pg_locks shows 32-bit xids; pg_xact_status wants 64-bit ones, which get
+// the epoch of the nearest xid to the current one.
+const committedRunning = `WITH cur AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS x),
+	running AS (SELECT l.transactionid::text::bigint AS xid, ((c.x >> 32) << 32) | l.transactionid::text::bigint AS c, c.x
+		FROM pg_locks l, cur c WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+		AND l.pid IS NOT NULL AND l.pid <> pg_backend_pid())
+	SELECT xid FROM running WHERE pg_xact_status((CASE WHEN c > x + 2147483648 THEN c - 4294967296
+		WHEN c < x - 2147483648 THEN c + 4294967296 ELSE c END)::text::xid8) = 'committed'`
+
+// stillLocked counts which of the given transactions still hold their lock.
+const stillLocked = `SELECT count(*) FROM pg_locks
+	WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted AND transactionid::text::bigint = ANY($1)`
+
+// waitCommitsVisible waits until every transaction whose commit precedes
+// the low watermark in the WAL is visible to a new snapshot. Without it a
+// transaction that commits just before the watermark, but leaves the
+// running set after the chunk's select takes its snapshot, would be in the
+// stream before the window and missing from the chunk: the chunk's stale
+// row would overwrite it. The candidates are the transactions committed but
+// still running now (two looks a millisecond apart, which also catch a
+// backend between writing its commit record and marking the commit log);
+// the wait ends when they have all left.
+func waitCommitsVisible(ctx context.Context, conn *pgx.Conn) error {
+	var xids []int64
+	for look := range 2 {
+		rows, err := conn.Query(ctx, committedRunning)
+		if err != nil {
+			return fmt.Errorf("read running transactions: %w", err)
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("read running transactions: %w", err)
+		}
+		xids = append(xids, found...)
+		if look == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(xids) > 0 {
+		var n int
+		if err := conn.QueryRow(ctx, stillLocked, xids).Scan(&n); err != nil {
+			return fmt.Errorf("read running transactions: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d committed transactions stayed invisible for 5 minutes (a synchronous standby that does not answer?)", n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
 	}
 	return nil
 }

@@ -17,9 +17,10 @@ import (
 // the stream goes on: the DBLog algorithm, with watermarks that workers
 // write into the WAL as transactional logical messages.
 //
-//  1. A worker commits a low watermark, selects the chunk after the last
-//     key (its statement snapshot sees everything committed before the
-//     watermark), and commits a high watermark.
+//  1. A worker commits a low watermark, waits until every transaction that
+//     committed before it is visible (see waitCommitsVisible), selects the
+//     chunk after the last key (its statement snapshot sees everything
+//     committed before the watermark), and commits a high watermark.
 //  2. The stream meets the low watermark in commit order and opens a
 //     window on the table: it records the key of every change of the
 //     table it publishes until the high watermark.
