@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
@@ -279,6 +280,22 @@ func pgChild(spec string) int {
 	defer stop()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400) // as cmd/tributary does
+	}
+	if path := os.Getenv("TRIBUTARY_TEST_PG_HEAPPROFILE"); path != "" {
+		// One heap profile when the heap first passes 256 MiB.
+		go func() {
+			for ; ; time.Sleep(50 * time.Millisecond) {
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > 256<<20 {
+					if f, err := os.Create(path); err == nil {
+						_ = pprof.Lookup("heap").WriteTo(f, 0)
+						f.Close()
+					}
+					return
+				}
+			}
+		}()
 	}
 	if path := os.Getenv("TRIBUTARY_TEST_PG_CPUPROFILE"); path != "" {
 		if f, err := os.Create(path); err == nil {
