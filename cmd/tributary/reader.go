@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -90,11 +89,7 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 	return exitCode(err, isSourceFatal)
 }
 
-func isSourceFatal(err error) bool {
-	var me *mysql.FatalError
-	var pe *postgres.FatalError
-	return errors.As(err, &me) || errors.As(err, &pe)
-}
+func isSourceFatal(err error) bool { return connectors.IsFatal(err) }
 
 // newSource builds the reader of the configured source type.
 func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, reset bool) (connectors.Source, error) {

@@ -105,14 +105,11 @@ func NewSource(cfg Config) *Source {
 
 var systemDatabases = map[string]bool{"mysql": true, "information_schema": true, "performance_schema": true, "sys": true}
 
-// FatalError is an error that retrying cannot fix: bad credentials, a
-// missing prerequisite, a purged position. Run returns it at once.
-type FatalError struct{ Err error }
+// FatalError is connectors.FatalError, an error that retrying cannot fix;
+// Run returns it at once.
+type FatalError = connectors.FatalError
 
-func (e *FatalError) Error() string { return e.Err.Error() }
-func (e *FatalError) Unwrap() error { return e.Err }
-
-func fatal(err error) error { return &FatalError{Err: err} }
+func fatal(err error) error { return connectors.Fatal(err) }
 
 // ErrPositionPurged is returned when the checkpoint's binlog position is no
 // longer on the server.
@@ -124,30 +121,9 @@ var ErrPositionPurged = errors.New("binlog position purged")
 // before it ever streamed (an unreachable server or broker at start), and a
 // *FatalError at any time, are returned at once.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
-	backoff := time.Second
-	started := false
-	for {
-		start := time.Now()
-		err := s.runOnce(ctx, sink, &started)
-		sink.Close()
-		if ctx.Err() != nil {
-			return nil
-		}
-		var fe *FatalError
-		if errors.As(err, &fe) || !started {
-			return err
-		}
-		if time.Since(start) > time.Minute {
-			backoff = time.Second
-		}
-		s.log.Warn("reader failed; restarting from the last checkpoint", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
+	return connectors.Restart(ctx, s.log, sink, func(ctx context.Context, started *bool) error {
+		return s.runOnce(ctx, sink, started)
+	})
 }
 
 // connect opens a query connection with utf8mb4 and a UTC session.

@@ -141,15 +141,11 @@ func NewSource(cfg Config) *Source {
 	return &Source{cfg: cfg, log: log.With("source", cfg.Name), resnap: make(chan schema.TableID, 16)}
 }
 
-// FatalError is an error that retrying cannot fix: bad credentials, a
-// missing prerequisite, a lost slot. Run returns it at once. Its message
-// says what is wrong and how to fix it.
-type FatalError struct{ Err error }
+// FatalError is connectors.FatalError, an error that retrying cannot fix;
+// Run returns it at once.
+type FatalError = connectors.FatalError
 
-func (e *FatalError) Error() string { return e.Err.Error() }
-func (e *FatalError) Unwrap() error { return e.Err }
-
-func fatal(err error) error { return &FatalError{Err: err} }
+func fatal(err error) error { return connectors.Fatal(err) }
 
 // ErrPositionLost is returned when the slot no longer holds the changes
 // after the checkpoint (the slot was dropped and created again, advanced
@@ -201,30 +197,9 @@ func (s *Source) Stats() Stats {
 // before it ever streamed (an unreachable server or broker at start), and a
 // *FatalError at any time, are returned at once.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
-	backoff := time.Second
-	started := false
-	for {
-		start := time.Now()
-		err := s.runOnce(ctx, sink, &started)
-		sink.Close()
-		if ctx.Err() != nil {
-			return nil
-		}
-		var fe *FatalError
-		if errors.As(err, &fe) || !started {
-			return err
-		}
-		if time.Since(start) > time.Minute {
-			backoff = time.Second
-		}
-		s.log.Warn("reader failed; restarting from the last checkpoint", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
-	}
+	return connectors.Restart(ctx, s.log, sink, func(ctx context.Context, started *bool) error {
+		return s.runOnce(ctx, sink, started)
+	})
 }
 
 // pgConfig builds the connection settings shared by every connection: the
