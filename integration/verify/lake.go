@@ -51,14 +51,9 @@ func CompareLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, broker
 	if err != nil {
 		return nil, err
 	}
-	var newest *schema.Table
-	for _, t := range schemas {
-		if t.ID == id && (newest == nil || t.Version > newest.Version) {
-			newest = t
-		}
-	}
-	if newest == nil {
-		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	newest, err := schemas.Newest(id)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
 	if err != nil {
@@ -195,14 +190,9 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 	if err != nil {
 		return nil, err
 	}
-	var newest *schema.Table
-	for _, t := range schemas {
-		if t.ID == id && (newest == nil || t.Version > newest.Version) {
-			newest = t
-		}
-	}
-	if newest == nil {
-		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	newest, err := schemas.Newest(id)
+	if err != nil {
+		return nil, err
 	}
 	loc, err := l.MetadataLocation(ctx, namespace, id.Name)
 	if err != nil {
@@ -271,14 +261,9 @@ func CompareLakePostgres(ctx context.Context, conn *pgx.Conn, l *iceberg.Lake, b
 	if err != nil {
 		return nil, err
 	}
-	var newest *schema.Table
-	for _, t := range schemas {
-		if t.ID == id && (newest == nil || t.Version > newest.Version) {
-			newest = t
-		}
-	}
-	if newest == nil {
-		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	newest, err := schemas.Newest(id)
+	if err != nil {
+		return nil, err
 	}
 	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
 	if err != nil {

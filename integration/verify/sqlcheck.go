@@ -110,14 +110,9 @@ func short(v any) string {
 // foldValues replays a topic into typed rows aligned with the latest
 // schema version (columns a row's version lacks stay nil).
 func foldValues(ctx context.Context, brokers []string, prefix string, id schema.TableID, schemas Schemas) (map[string][]any, *schema.Table, error) {
-	var latest *schema.Table
-	for _, t := range schemas {
-		if t.ID == id && (latest == nil || t.Version > latest.Version) {
-			latest = t
-		}
-	}
-	if latest == nil {
-		return nil, nil, fmt.Errorf("no schema for %s", id)
+	latest, err := schemas.Newest(id)
+	if err != nil {
+		return nil, nil, err
 	}
 	topic, err := Fold(ctx, brokers, prefix, id, schemas)
 	if err != nil {

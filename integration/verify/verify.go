@@ -51,6 +51,20 @@ func (s Schemas) Lookup(id schema.TableID, v int) (*schema.Table, error) {
 	return nil, fmt.Errorf("no schema %s v%d", id, v)
 }
 
+// Newest returns the highest schema version of a table.
+func (s Schemas) Newest(id schema.TableID) (*schema.Table, error) {
+	var newest *schema.Table
+	for _, t := range s {
+		if t.ID == id && (newest == nil || t.Version > newest.Version) {
+			newest = t
+		}
+	}
+	if newest == nil {
+		return nil, fmt.Errorf("no schema of %s on the schema topic", id)
+	}
+	return newest, nil
+}
+
 // Topic is one table topic replayed into rows.
 type Topic struct {
 	// Rows maps the Kafka key to the row: column name -> value as text.
