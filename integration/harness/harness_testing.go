@@ -66,3 +66,26 @@ func KafkaT(t testing.TB, opts KafkaOptions) *Kafka {
 	t.Cleanup(func() { k.Close() })
 	return k
 }
+
+// S3T starts a versitygw S3 server for t and closes it when t ends. It
+// fails the test (never skips it) when the server cannot start. When t has
+// failed, the tail of the server's log is printed before the server is
+// removed.
+func S3T(t testing.TB, opts S3Options) *S3 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := StartS3(ctx, opts)
+	if err != nil {
+		t.Fatalf("start s3: %v", err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("tail of versitygw log %s:\n%s", s.Log(), logTail(s.Log(), tailOnFailure))
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("close s3: %v", err)
+		}
+	})
+	return s
+}
