@@ -131,6 +131,10 @@ type Table struct {
 	Key []string `json:"key"`
 	// KeyIndex holds the positions in Columns of the Key columns.
 	KeyIndex []int `json:"-"`
+	// Redaction is set on a version published with columns left out or
+	// hashed (connectors/redact); nil when the version is the source's.
+	// It is not part of SameShape.
+	Redaction *Redaction `json:"redaction,omitempty"`
 }
 
 // SameShape reports whether two schemas have the same columns and key,
