@@ -21,6 +21,12 @@ type Tables struct {
 	// WithoutPrimaryKey says what to do with a captured table that has no
 	// primary key and no entry in Keys; default NoKeyFail.
 	WithoutPrimaryKey NoKeyPolicy `yaml:"without_primary_key"`
+	// Columns gives, by "database.table", columns to leave out of Kafka or
+	// to publish only as a keyed hash (PII).
+	Columns map[string]ColumnRules `yaml:"columns"`
+	// HashSalt is the HMAC-SHA256 key of hashed columns; required when a
+	// column is hashed.
+	HashSalt Secret `yaml:"hash_salt"`
 }
 
 // NoKeyPolicy says what a reader does with a table that has neither a
@@ -102,6 +108,7 @@ func (s *Source) validateTables(p *problems) {
 		checkColumns(p, key, cols)
 	}
 	checkEnum(p, "tables.without_primary_key", t.WithoutPrimaryKey, NoKeyFail, NoKeySkip)
+	s.validateColumnRules(p, q)
 }
 
 func checkPattern(p *problems, key, pat, qualifier string) {
