@@ -2,7 +2,9 @@ package config
 
 import (
 	"maps"
+	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,6 +48,19 @@ type LakeKafka struct {
 	SASL *SASL `yaml:"sasl"`
 	// TLS configures the connection's TLS.
 	TLS TLS `yaml:"tls"`
+	// Embedded configures the in-process broker that `tributary run` starts
+	// when Brokers is empty.
+	Embedded EmbeddedKafka `yaml:"embedded"`
+}
+
+// EmbeddedKafka is the in-process broker of `tributary run`.
+type EmbeddedKafka struct {
+	// Dir is where the broker keeps its log, so that a restart loses
+	// nothing; default "_kafka" inside a local warehouse.path, required
+	// with an S3 warehouse.
+	Dir string `yaml:"dir"`
+	// Listen is the broker's host:port; default 127.0.0.1:9092.
+	Listen string `yaml:"listen"`
 }
 
 // UsesEmbeddedBroker reports whether no brokers are configured, which means
@@ -185,6 +200,12 @@ func (l *Lake) ApplyDefaults() {
 	setDefault(&l.Kafka.Group, "tributary-compactor")
 	setDefault(&l.Kafka.SessionTimeout, Duration(10*time.Second))
 	l.Kafka.TLS.applyDefaults()
+	if l.Kafka.UsesEmbeddedBroker() {
+		if l.Warehouse.Path != "" {
+			setDefault(&l.Kafka.Embedded.Dir, filepath.Join(l.Warehouse.Path, "_kafka"))
+		}
+		setDefault(&l.Kafka.Embedded.Listen, "127.0.0.1:9092")
+	}
 	setDefault(&l.Catalog.Kind, CatalogSQL)
 	for i := range l.Sources {
 		src := &l.Sources[i]
@@ -217,6 +238,11 @@ func (l *Lake) Validate() error {
 	}
 	checkSASL(&p, "kafka.sasl", l.Kafka.SASL)
 	l.Kafka.TLS.validate(&p, "kafka.tls")
+	if e := l.Kafka.Embedded; l.Kafka.UsesEmbeddedBroker() {
+		if _, _, err := net.SplitHostPort(e.Listen); err != nil {
+			p.add("kafka.embedded.listen", "%q is not host:port; use e.g. 127.0.0.1:9092", e.Listen)
+		}
+	}
 	w := l.Warehouse
 	switch {
 	case w.Path == "" && w.S3 == nil:

@@ -13,7 +13,8 @@ func TestParseLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Lake{
-		Kafka:       LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), TLS: TLS{Mode: TLSDisable}},
+		Kafka: LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), TLS: TLS{Mode: TLSDisable},
+			Embedded: EmbeddedKafka{Dir: "/var/lib/tributary/lake/_kafka", Listen: "127.0.0.1:9092"}},
 		Warehouse:   Warehouse{Path: "/var/lib/tributary/lake"},
 		Catalog:     Catalog{Kind: CatalogSQL},
 		Sources:     []LakeSource{{TopicPrefix: "orders-db", Namespace: "{db}"}},

@@ -64,22 +64,11 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
-	kopts, err := kafkaOpts(cfg.Kafka)
+	sink, err := newPublisher(cfg, cfg.Kafka.Brokers, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
-	sink := kafka.NewPublisher(kafka.PublisherConfig{
-		Brokers:           cfg.Kafka.Brokers,
-		TopicPrefix:       cfg.Kafka.TopicPrefix,
-		CheckpointKey:     cfg.Name,
-		TransactionalID:   cfg.Kafka.TransactionalID,
-		Partitions:        cfg.Kafka.Partitions,
-		ReplicationFactor: cfg.Kafka.ReplicationFactor,
-		MaxBufferedBytes:  int(cfg.Kafka.BatchMaxBytes),
-		ClientOpts:        kopts,
-		Logger:            log,
-	})
 	log.Info("reader starting", "source", cfg.Name, "type", cfg.Type, "version", Version)
 	err = src.Run(ctx, sink)
 	if err != nil {
@@ -90,6 +79,26 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 }
 
 func isSourceFatal(err error) bool { return connectors.IsFatal(err) }
+
+// newPublisher builds the Kafka sink of a source: its events and
+// checkpoints go to brokers.
+func newPublisher(cfg *config.Source, brokers []string, log *slog.Logger) (*kafka.Publisher, error) {
+	kopts, err := kafkaOpts(cfg.Kafka)
+	if err != nil {
+		return nil, err
+	}
+	return kafka.NewPublisher(kafka.PublisherConfig{
+		Brokers:           brokers,
+		TopicPrefix:       cfg.Kafka.TopicPrefix,
+		CheckpointKey:     cfg.Name,
+		TransactionalID:   cfg.Kafka.TransactionalID,
+		Partitions:        cfg.Kafka.Partitions,
+		ReplicationFactor: cfg.Kafka.ReplicationFactor,
+		MaxBufferedBytes:  int(cfg.Kafka.BatchMaxBytes),
+		ClientOpts:        kopts,
+		Logger:            log,
+	}), nil
+}
 
 // newSource builds the reader of the configured source type.
 func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, reset bool) (connectors.Source, error) {
