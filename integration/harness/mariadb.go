@@ -50,6 +50,13 @@ type MariaDBOptions struct {
 	// MinimalRowMetadata sets binlog_row_metadata=MINIMAL instead of FULL,
 	// so the binlog carries no column names, as on older servers.
 	MinimalRowMetadata bool
+	// TLS turns TLS on: GenerateCerts writes a throwaway CA, a server
+	// certificate for 127.0.0.1/localhost and a client certificate into the
+	// server's directory (MariaDB.Certs), mariadbd gets --ssl-ca,
+	// --ssl-cert and --ssl-key, and the reader account gets REQUIRE X509:
+	// it can only connect over TLS with a client certificate the CA signed.
+	// Root keeps connecting without TLS.
+	TLS bool
 	// ExtraArgs are appended to the mariadbd command line; a later option
 	// overrides an earlier one (for example "--binlog-format=MIXED").
 	ExtraArgs []string
@@ -84,6 +91,8 @@ type MariaDB struct {
 	DataDir string
 	// ServerID is the server_id the server runs with.
 	ServerID uint32
+	// Certs are the TLS files when MariaDBOptions.TLS is set, else nil.
+	Certs *Certs
 
 	bin  string
 	args []string
@@ -128,6 +137,12 @@ func StartMariaDB(ctx context.Context, opts MariaDBOptions) (*MariaDB, error) {
 	}
 	if m.ServerID == 0 {
 		m.ServerID = 1
+	}
+	if opts.TLS {
+		if m.Certs, err = GenerateCerts(filepath.Join(dir, "tls"), m.User); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("start mariadb: %w", err)
+		}
 	}
 	if err := m.start(ctx, installDB, opts); err != nil {
 		m.Close()
@@ -219,6 +234,9 @@ func (m *MariaDB) serverArgs(opts MariaDBOptions) []string {
 	if !opts.NoBinlog {
 		args = append(args, "--log-bin=mysql-bin")
 	}
+	if c := m.Certs; c != nil {
+		args = append(args, "--ssl-ca="+c.CAFile, "--ssl-cert="+c.ServerCertFile, "--ssl-key="+c.ServerKeyFile)
+	}
 	if opts.MinimalRowMetadata {
 		args = append(args, "--binlog-row-metadata=MINIMAL")
 	} else {
@@ -227,12 +245,16 @@ func (m *MariaDB) serverArgs(opts MariaDBOptions) []string {
 	return append(args, opts.ExtraArgs...)
 }
 
-// setup creates the reader account and the test database.
+// setup creates the reader account and the test database; with TLS the
+// account requires a client certificate.
 func (m *MariaDB) setup(ctx context.Context) error {
 	stmts := []string{
 		fmt.Sprintf("CREATE USER IF NOT EXISTS '%s'@'%%' IDENTIFIED BY '%s'", m.User, m.Password),
 		fmt.Sprintf("GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT, RELOAD, SHOW DATABASES ON *.* TO '%s'@'%%'", m.User),
 		"CREATE DATABASE IF NOT EXISTS " + m.Database,
+	}
+	if m.Certs != nil {
+		stmts = append(stmts, fmt.Sprintf("ALTER USER '%s'@'%%' REQUIRE X509", m.User))
 	}
 	for _, s := range stmts {
 		if err := m.Exec(ctx, s); err != nil {

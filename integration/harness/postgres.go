@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,14 @@ type PostgresOptions struct {
 	// BinDir holds initdb and postgres; empty means the newest
 	// /usr/lib/postgresql/*/bin, else PATH.
 	BinDir string
+	// TLS turns TLS on: GenerateCerts writes a throwaway CA, a server
+	// certificate for 127.0.0.1/localhost and a client certificate for the
+	// reader role into the server's directory (Postgres.Certs); the server
+	// runs with ssl=on, and pg_hba.conf lets the reader role in only over
+	// TLS with a client certificate the CA signed whose common name is the
+	// role (method cert), for query and replication connections alike. The
+	// superuser keeps connecting without TLS.
+	TLS bool
 	// ExtraArgs are appended to the postgres command line, for example
 	// "-c", "max_connections=200"; a later setting overrides an earlier one.
 	ExtraArgs []string
@@ -79,6 +88,8 @@ type Postgres struct {
 	// DataDir is the server's data directory, inside Dir. The server's log
 	// is Dir/postgres.log.
 	DataDir string
+	// Certs are the TLS files when PostgresOptions.TLS is set, else nil.
+	Certs *Certs
 
 	binDir string
 	args   []string
@@ -148,6 +159,11 @@ func (p *Postgres) start(ctx context.Context, opts PostgresOptions) error {
 	}
 	if err := p.initdb(ctx); err != nil {
 		return err
+	}
+	if opts.TLS {
+		if err := p.setupTLS(); err != nil {
+			return err
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		if opts.Port == 0 {
@@ -219,7 +235,49 @@ func (p *Postgres) serverArgs(opts PostgresOptions) []string {
 		"-c", "shared_buffers=128MB",
 		"-c", "logging_collector=off",
 	}
+	if c := p.Certs; c != nil {
+		args = append(args, "-c", "ssl=on", "-c", "ssl_ca_file="+c.CAFile,
+			"-c", "ssl_cert_file="+c.ServerCertFile, "-c", "ssl_key_file="+c.ServerKeyFile)
+	}
 	return append(args, opts.ExtraArgs...)
+}
+
+// pgHBATLS goes before initdb's lines in pg_hba.conf on a TLS server: the
+// reader role may connect over TCP only with TLS and a client certificate
+// (method cert: the certificate's common name is the role). Logical
+// replication connections match a database line; "replication" lines match
+// physical replication only, and are here for completeness.
+const pgHBATLS = `# tributary harness: the reader role only over TLS with a client certificate
+hostnossl all         %[1]s 127.0.0.1/32 reject
+hostnossl replication %[1]s 127.0.0.1/32 reject
+hostssl   all         %[1]s 127.0.0.1/32 cert
+hostssl   replication %[1]s 127.0.0.1/32 cert
+
+`
+
+// setupTLS writes the certificates (owned by the server's user, which
+// PostgreSQL requires of its key file) and the reader role's pg_hba.conf
+// lines.
+func (p *Postgres) setupTLS() error {
+	c, err := GenerateCerts(filepath.Join(p.Dir, "tls"), p.User)
+	if err != nil {
+		return err
+	}
+	if p.cred != nil {
+		if err := c.chown(int(p.cred.Uid), int(p.cred.Gid)); err != nil {
+			return err
+		}
+	}
+	hba := filepath.Join(p.DataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	if err := os.WriteFile(hba, append([]byte(fmt.Sprintf(pgHBATLS, p.User)), old...), 0o600); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	p.Certs = c
+	return nil
 }
 
 // setup creates the test database and the reader role.
@@ -241,9 +299,15 @@ func (p *Postgres) setup(ctx context.Context) error {
 }
 
 // ConnString returns a URL for the reader role on the test database over
-// TCP: postgres://tributary:tributary@127.0.0.1:port/test?sslmode=disable.
+// TCP: postgres://tributary:tributary@127.0.0.1:port/test?sslmode=disable,
+// or on a TLS server sslmode=verify-full with the CA and client files.
 func (p *Postgres) ConnString() string {
-	return p.url(p.User, p.Password, p.Database)
+	s := p.url(p.User, p.Password, p.Database)
+	if c := p.Certs; c != nil {
+		q := url.Values{"sslmode": {"verify-full"}, "sslrootcert": {c.CAFile}, "sslcert": {c.ClientCertFile}, "sslkey": {c.ClientKeyFile}}
+		s = strings.Replace(s, "sslmode=disable", q.Encode(), 1)
+	}
+	return s
 }
 
 // ReplicationConnString returns ConnString with replication=database, the
