@@ -500,6 +500,11 @@ func TestFileSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `mysql.password at sources/a.yaml:7:13: "file:" needs a path`) {
 		t.Errorf("error = %v", err)
 	}
+	// An endless file is refused after 64 KiB, not read into memory.
+	_, err = parse(t, minimalMySQL+"  password: file:/dev/zero\n")
+	if err == nil || !strings.Contains(err.Error(), "secret file /dev/zero holds more than the 65536 bytes a secret may have") {
+		t.Errorf("error = %v", err)
+	}
 }
 
 func TestMatch(t *testing.T) {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -33,7 +34,14 @@ func readSecretFile(path string) (string, error) {
 	if path == "" {
 		return "", errors.New(`"file:" needs a path, as in file:/run/secrets/db-password`)
 	}
-	data, err := os.ReadFile(path)
+	// Read at most one byte past the limit: a path to /dev/zero or a huge
+	// file must fail, not fill the memory.
+	f, err := os.Open(path)
+	var data []byte
+	if err == nil {
+		data, err = io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+		f.Close()
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -42,7 +50,7 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("cannot read secret file %s: %v; create it or fix the path after file:", path, err)
 	}
 	if len(data) > maxSecretFile {
-		return "", fmt.Errorf("secret file %s holds %d bytes, more than the %d a secret may have; is it the right file?", path, len(data), maxSecretFile)
+		return "", fmt.Errorf("secret file %s holds more than the %d bytes a secret may have; is it the right file?", path, maxSecretFile)
 	}
 	return strings.TrimRight(string(data), "\r\n"), nil
 }
