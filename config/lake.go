@@ -276,6 +276,8 @@ func (l *Lake) validateCatalog(p *problems) {
 	switch {
 	case c.Kind == CatalogSQL && c.URI == "" && l.Warehouse.S3 != nil && l.Warehouse.Path == "":
 		p.add("catalog.uri", "required for a sql catalog with an S3 warehouse; set it to a PostgreSQL URL such as postgres://tributary@db:5432/lake (the SQLite default needs warehouse.path)")
+	case c.Kind == CatalogSQL && c.URI != "" && !hasAnyPrefix(c.URI.Reveal(), "postgres://", "postgresql://", "sqlite:"):
+		p.add("catalog.uri", "is neither a PostgreSQL URL nor a SQLite path; write postgres://user@host:5432/db or sqlite:/path/to/catalog.db")
 	case c.Kind == CatalogREST && c.URI == "":
 		p.add("catalog.uri", "required for a rest catalog; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog")
 	case c.Kind == CatalogGlue && c.URI != "":
@@ -320,4 +322,13 @@ func (l *Lake) validateSources(p *problems) {
 			checkEnum(p, join(tkey, "granularity"), t.Granularity, GranularityDay, GranularityHour, GranularityMonth)
 		}
 	}
+}
+
+func hasAnyPrefix(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
