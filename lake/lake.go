@@ -139,6 +139,13 @@ var ErrConflict = errors.New("lake table changed underneath this writer")
 // lake type cannot be widened to). The table stops; other tables go on.
 var ErrIncompatible = errors.New("source schema change is incompatible with the lake table")
 
+// Checker is a Lake that can verify, before any table is opened, that its
+// catalog answers and its storage takes writes, changing no table. Its
+// error says what is wrong and which config key to fix.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
 // Maintainer is a Table that compacts itself: it rewrites data files to
 // fold deletes away and pack small files, and expires old snapshots.
 // Maintain commits its own snapshots, which keep the table's checkpoint;

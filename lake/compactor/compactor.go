@@ -189,12 +189,21 @@ func (c *Compactor) Stopped() map[string]error {
 // Run consumes until ctx is done, then commits what it holds and returns
 // nil. A failed session (a table that cannot commit, Kafka trouble) is
 // started again after a pause: every table then resumes from its last
-// commit.
+// commit. Before the first session Run checks that Kafka answers and, when
+// the lake is a lake.Checker, that the lake takes writes; a failure there
+// is returned at once (a compactor that never worked is misconfigured more
+// often than unlucky), and nothing has been written.
 func (c *Compactor) Run(ctx context.Context) error {
 	if len(c.sources) == 0 {
 		return errors.New("compactor: no sources configured")
 	}
 	defer c.closeTables()
+	if err := c.preflight(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	backoff := c.cfg.RetryMin
 	for {
 		started := time.Now()
@@ -213,6 +222,30 @@ func (c *Compactor) Run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// pingTimeout bounds the first contact with Kafka.
+const pingTimeout = 15 * time.Second
+
+// preflight checks that Kafka and the lake answer before joining the group.
+func (c *Compactor) preflight(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.cfg.Brokers...)}, c.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	err = cl.Ping(pctx)
+	cancel()
+	cl.Close()
+	if err != nil {
+		return fmt.Errorf("kafka at %v does not answer (is Kafka reachable? check kafka.brokers): %w", c.cfg.Brokers, err)
+	}
+	if ch, ok := c.cfg.Lake.(lake.Checker); ok {
+		if err := ch.Check(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *Compactor) closeTables() {

@@ -148,7 +148,12 @@ func (w *worker) handle(ctx context.Context, recs []*kgo.Record) {
 		if errors.As(err, &bad) {
 			err = fmt.Errorf("topic %s partition %d offset %d: %w", r.Topic, r.Partition, r.Offset, bad.err)
 			w.flush(ctx) // what came before the bad record is good
-			w.halt(err)
+			if errors.Is(err, lake.ErrIncompatible) {
+				w.halt(err)
+				return
+			}
+			w.haltWith(err, fmt.Sprintf("find what wrote it (a tributary reader never writes such a record), then delete the records of %s partition %d before offset %d (kafka-delete-records.sh; the records before it are already in the lake) and restart the compactor",
+				r.Topic, r.Partition, r.Offset+1))
 			return
 		}
 		w.fail(err)
@@ -158,11 +163,20 @@ func (w *worker) handle(ctx context.Context, recs []*kgo.Record) {
 
 // halt stops the table for bad input; the rest of the compactor goes on.
 func (w *worker) halt(err error) {
+	fix := "restart the compactor once the input is fixed"
+	if errors.Is(err, lake.ErrIncompatible) {
+		fix = "drop the lake table (the compactor creates it again with the new schema) and re-snapshot the source table (tributary reader --resnapshot db.table), then restart the compactor"
+	}
+	w.haltWith(err, fix)
+}
+
+// haltWith is halt with the fix the log line gives.
+func (w *worker) haltWith(err error, fix string) {
 	if w.halted != nil {
 		return
 	}
 	w.halted = err
-	w.log.Error("lake table stopped: a record cannot be applied; nothing after it is applied until it is fixed", "error", err)
+	w.log.Error("lake table stopped: a record cannot be applied; nothing after it is applied until it is fixed", "error", err, "fix", fix)
 	w.c.stop(w.topic, err)
 }
 
