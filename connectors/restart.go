@@ -5,6 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/tributary-dev/tributary/metrics"
+	"github.com/tributary-dev/tributary/schema"
 )
 
 // FatalError is an error that retrying cannot fix: bad credentials, a
@@ -25,25 +28,42 @@ func IsFatal(err error) bool {
 }
 
 // Restart runs a reader's run function until ctx ends. The run function
-// opens the sink, sets *started once it streams, and returns on its first
-// error; the sink is closed after each run. Once a run has started
-// streaming, a transient error starts a new run from the last committed
-// checkpoint after a backoff (1 s doubling to 30 s, reset after a minute
-// of health). An error before any run streamed, and a *FatalError at any
-// time, are returned at once. Cancellation returns nil.
-func Restart(ctx context.Context, log *slog.Logger, sink Sink, run func(ctx context.Context, started *bool) error) error {
+// opens the sink it is given, sets *started once it streams, and returns on
+// its first error; the sink is closed after each run. Once a run has
+// started streaming, a transient error starts a new run from the last
+// committed checkpoint after a backoff (1 s doubling to 30 s, reset after a
+// minute of health). An error before any run streamed, and a *FatalError at
+// any time, are returned at once. Cancellation returns nil.
+//
+// m (nil for none) is told when the reader runs, commits, fails and
+// restarts; a failure is of kind kafka when the sink's last call failed,
+// fatal for a *FatalError, and source otherwise.
+func Restart(ctx context.Context, log *slog.Logger, sink Sink, m *metrics.Reader, run func(ctx context.Context, sink Sink, started *bool) error) error {
+	m.Running(true)
+	defer m.Running(false)
+	obs := &observedSink{Sink: sink, m: m}
 	backoff := time.Second
 	started := false
 	for {
 		start := time.Now()
-		err := run(ctx, &started)
+		obs.failed = false
+		err := run(ctx, obs, &started)
 		sink.Close()
 		if ctx.Err() != nil {
 			return nil
 		}
+		kind := metrics.ErrorSource
+		switch {
+		case IsFatal(err):
+			kind = metrics.ErrorFatal
+		case obs.failed:
+			kind = metrics.ErrorKafka
+		}
 		if IsFatal(err) || !started {
+			m.Error(kind)
 			return err
 		}
+		m.Restarted(kind)
 		if time.Since(start) > time.Minute {
 			backoff = time.Second
 		}
@@ -55,4 +75,43 @@ func Restart(ctx context.Context, log *slog.Logger, sink Sink, run func(ctx cont
 		}
 		backoff = min(backoff*2, 30*time.Second)
 	}
+}
+
+// observedSink notes whether the sink's last call failed and tells the
+// metrics of each commit.
+type observedSink struct {
+	Sink
+	m      *metrics.Reader
+	failed bool
+}
+
+func (o *observedSink) note(err error) error {
+	o.failed = err != nil
+	return err
+}
+
+func (o *observedSink) Open(ctx context.Context) ([]byte, error) {
+	cp, err := o.Sink.Open(ctx)
+	return cp, o.note(err)
+}
+
+func (o *observedSink) Schemas(ctx context.Context) ([]*schema.Table, error) {
+	ts, err := o.Sink.Schemas(ctx)
+	return ts, o.note(err)
+}
+
+func (o *observedSink) Add(ctx context.Context, e *schema.Event) error {
+	return o.note(o.Sink.Add(ctx, e))
+}
+
+func (o *observedSink) AddSchema(ctx context.Context, t *schema.Table) error {
+	return o.note(o.Sink.AddSchema(ctx, t))
+}
+
+func (o *observedSink) Commit(ctx context.Context, checkpoint []byte) error {
+	err := o.note(o.Sink.Commit(ctx, checkpoint))
+	if err == nil {
+		o.m.Committed()
+	}
+	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-dev/tributary/connectors"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -45,6 +46,8 @@ type PublisherConfig struct {
 	// ClientOpts adds client options (TLS, SASL) chosen by the caller.
 	ClientOpts []kgo.Opt
 	Logger     *slog.Logger
+	// Metrics records committed transactions; nil records none.
+	Metrics *metrics.Publisher
 }
 
 // CheckpointTopic returns the compacted topic holding the checkpoints of
@@ -67,6 +70,7 @@ type Publisher struct {
 	adm    *kadm.Client
 	topics map[string]int32 // partition counts of topics known to exist
 	inTxn  bool
+	events int       // events added since the last commit, for Metrics
 	bufs   sync.Pool // value buffers, returned when their record is acked
 
 	mu      sync.Mutex
@@ -212,6 +216,7 @@ func (p *Publisher) enqueue(ctx context.Context, it item) error {
 // its envelope keyed by the primary key on the table's topic, and a
 // tombstone after a delete. It may return the error of earlier work.
 func (p *Publisher) Add(ctx context.Context, e *schema.Event) error {
+	p.events++
 	return p.enqueue(ctx, item{event: e})
 }
 
@@ -331,6 +336,7 @@ func (p *Publisher) Schemas(ctx context.Context) ([]*schema.Table, error) {
 // Commit returns nil, every record added since the last Commit and the
 // checkpoint are durable and visible to read_committed consumers.
 func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
+	start := time.Now()
 	// After the barrier the encoding goroutine is idle until the next Add,
 	// which cannot come before Commit returns.
 	if err := p.drain(ctx); err != nil {
@@ -353,6 +359,8 @@ func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
 	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafka commit transaction: %w", err)
 	}
+	p.cfg.Metrics.Committed(p.events, time.Since(start))
+	p.events = 0
 	return nil
 }
 
@@ -376,5 +384,6 @@ func (p *Publisher) Close() {
 	p.cl.Close()
 	p.cl = nil
 	p.prodErr = nil
+	p.events = 0
 	p.topics = map[string]int32{}
 }

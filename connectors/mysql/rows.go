@@ -28,18 +28,21 @@ func (r *reader) rows(ctx context.Context, e *replication.RowsEvent, h *replicat
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
+		r.tableMetrics(t).Events(byte(schema.OpCreate), len(e.Rows))
 		for _, row := range e.Rows {
 			if err := r.change(ctx, t, cols, nil, row); err != nil {
 				return err
 			}
 		}
 	case replication.EnumRowsEventTypeDelete:
+		r.tableMetrics(t).Events(byte(schema.OpDelete), len(e.Rows))
 		for _, row := range e.Rows {
 			if err := r.change(ctx, t, cols, row, nil); err != nil {
 				return err
 			}
 		}
 	case replication.EnumRowsEventTypeUpdate:
+		r.tableMetrics(t).Events(byte(schema.OpUpdate), len(e.Rows)/2)
 		for i := 0; i+1 < len(e.Rows); i += 2 {
 			if err := r.change(ctx, t, cols, e.Rows[i], e.Rows[i+1]); err != nil {
 				return err

@@ -313,6 +313,9 @@ func (r *reader) scheduleChunk() error {
 			j.after = append(j.after, img[i])
 		}
 	}
+	if st.Snapshot == snapPending {
+		r.estimateRows(t)
+	}
 	r.snap.window = &window{table: id, start: r.cur, keys: map[string]struct{}{}}
 	r.snap.jobs <- j
 	return nil
@@ -395,6 +398,7 @@ func (r *reader) emitChunk(ctx context.Context, w *window, res *chunkResult) err
 		}
 	}
 	src := schema.Source{Connector: "mysql", Name: r.s.cfg.Name, ServerID: r.s.cfg.ServerID, File: r.pos.File, Pos: uint64(r.pos.Pos), CommitTime: time.Now(), Snapshot: true}
+	staged := 0
 	for i, row := range res.rows {
 		if len(w.keys) > 0 {
 			k, err := schema.AppendKey(nil, &schema.Event{Table: res.sch, After: row})
@@ -409,8 +413,13 @@ func (r *reader) emitChunk(ctx context.Context, w *window, res *chunkResult) err
 		if err := r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpRead, After: row, Source: src}); err != nil {
 			return err
 		}
+		staged++
 	}
 	st.Rows += int64(len(res.rows))
+	tm := r.tableMetrics(t)
+	tm.Events(byte(schema.OpRead), staged)
+	tm.SnapshotRows(st.Rows)
+	defer func() { tm.SnapshotState(st.Snapshot) }()
 	if res.done {
 		st.Snapshot, st.After = snapDone, nil
 		r.s.log.Info("snapshot done", "table", w.table, "rows", st.Rows)

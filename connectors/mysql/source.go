@@ -14,6 +14,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 
 	"github.com/tributary-dev/tributary/connectors"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -62,6 +63,11 @@ type Config struct {
 	// ConnectTimeout bounds each connection attempt. Default 10s.
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
+	// Metrics records the reader's metrics; nil records none.
+	Metrics *metrics.Reader
+	// LagPollInterval is how often the reader reads the server's binlog
+	// position to measure its lag in bytes. Default 10s.
+	LagPollInterval time.Duration
 }
 
 // Source is the MySQL/MariaDB reader.
@@ -93,6 +99,9 @@ func NewSource(cfg Config) *Source {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
+	if cfg.LagPollInterval <= 0 {
+		cfg.LagPollInterval = 10 * time.Second
+	}
 	if cfg.Include == nil {
 		cfg.Include = func(db, _ string) bool { return !systemDatabases[db] }
 	}
@@ -121,7 +130,7 @@ var ErrPositionPurged = errors.New("binlog position purged")
 // before it ever streamed (an unreachable server or broker at start), and a
 // *FatalError at any time, are returned at once.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
-	return connectors.Restart(ctx, s.log, sink, func(ctx context.Context, started *bool) error {
+	return connectors.Restart(ctx, s.log, sink, s.cfg.Metrics, func(ctx context.Context, sink connectors.Sink, started *bool) error {
 		return s.runOnce(ctx, sink, started)
 	})
 }

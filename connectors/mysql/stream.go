@@ -48,6 +48,9 @@ type reader struct {
 	committed time.Time
 
 	snap *snapshotter
+
+	lagPolled time.Time               // when pollLag last ran
+	estimated map[schema.TableID]bool // tables whose row estimate is recorded
 }
 
 // runOnce runs the reader from the committed checkpoint until an error or
@@ -295,6 +298,7 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 	// be blocked on a full feed.
 	defer f.close()
 	*started = true
+	r.s.cfg.Metrics.Streaming()
 	// With a synchronous handler the streamer only reports the error that
 	// ends the stream.
 	streamErr := make(chan error, 1)
@@ -341,6 +345,7 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 			if err := r.idle(ctx); err != nil {
 				return err
 			}
+			r.pollLag()
 		}
 	}
 }
@@ -394,6 +399,12 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error 
 	case *replication.XIDEvent:
 		r.advance(h)
 		err = r.endTx(ctx)
+	case *replication.HeartbeatEvent:
+		// Sent only when the server has had nothing to send for a
+		// heartbeat period: the reader is caught up.
+		if !r.inTx {
+			r.s.cfg.Metrics.CaughtUp(time.Now())
+		}
 	}
 	if err != nil {
 		return err
@@ -448,8 +459,10 @@ func (r *reader) endTx(ctx context.Context) error {
 		r.pos.GTIDSet = r.gset.String()
 	}
 	r.cp.SourceTime = r.txTime
+	r.s.cfg.Metrics.SourceTime(r.txTime)
 	if r.txRows > 0 {
 		r.dirty = true
+		r.s.cfg.Metrics.Transaction(r.txRows)
 	}
 	if err := r.emitReadyChunk(ctx); err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -20,6 +21,8 @@ type table struct {
 	sch  *schema.Table
 	// skip is set for a table without a key when such tables are skipped.
 	skip bool
+	// m records the table's metrics; see (*reader).tableMetrics.
+	m *metrics.ReaderTable
 }
 
 // mapped caches the resolution of one binlog table map.

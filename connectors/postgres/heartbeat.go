@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tributary-dev/tributary/metrics"
 )
 
 // heartbeatPrefix is the prefix of the reader's heartbeat messages. A
@@ -44,15 +46,18 @@ func (s *Source) heartbeat(ctx context.Context) {
 			conn = c
 		}
 		qctx, cancel := context.WithTimeout(ctx, s.cfg.HeartbeatInterval)
-		var retained *int64
-		_, err := conn.Exec(qctx, `SELECT pg_logical_emit_message(false, $1, 'heartbeat')`, s.heartbeatPrefix())
+		var retained, current *int64
+		// The content is the time the heartbeat is written: the stream
+		// reads the reader's lag from it.
+		_, err := conn.Exec(qctx, `SELECT pg_logical_emit_message(false, $1, $2)`, s.heartbeatPrefix(), time.Now().UTC().Format(time.RFC3339Nano))
 		if err == nil {
-			err = conn.QueryRow(qctx, `SELECT (pg_current_wal_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&retained)
+			err = conn.QueryRow(qctx, `SELECT (pg_current_wal_lsn() - restart_lsn)::bigint, (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1`, s.cfg.Slot).Scan(&retained, &current)
 		}
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("heartbeat failed", "err", err)
+				s.cfg.Metrics.Error(metrics.ErrorLagPoll)
 			}
 			conn.Close(context.WithoutCancel(ctx))
 			conn = nil
@@ -60,7 +65,11 @@ func (s *Source) heartbeat(ctx context.Context) {
 		}
 		if retained != nil {
 			s.stats.retained.Store(*retained)
+			s.cfg.Metrics.SlotRetained(*retained)
 			s.log.Debug("heartbeat", "retained_wal_bytes", *retained)
+		}
+		if confirmed := s.stats.confirmed.Load(); current != nil && confirmed != 0 {
+			s.cfg.Metrics.LagBytes(*current - confirmed)
 		}
 	}
 }

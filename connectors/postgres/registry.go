@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -17,6 +18,8 @@ type table struct {
 	sch *schema.Table
 	// skip is set for a table without a key when such tables are skipped.
 	skip bool
+	// m records the table's metrics; see (*reader).tableMetrics.
+	m *metrics.ReaderTable
 }
 
 // relation is one relation the stream described, by OID. Its schema is

@@ -119,6 +119,9 @@ func (r *reader) rowChange(ctx context.Context, data []byte, streamed bool) erro
 	if err != nil {
 		return err
 	}
+	if rel.t != nil {
+		r.tableMetrics(rel.t).Events(pgOps[c.op], 1)
+	}
 	src := r.source(n)
 	w := r.snap.openWindow(rel.id)
 	moved := ""

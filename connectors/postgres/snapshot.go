@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -371,13 +372,19 @@ func (sn *snapshotter) emit(ctx context.Context, run *tableRun, w *window) error
 	st.Rows += int64(len(res.rows))
 	r.s.stats.snapRows.Add(int64(len(res.rows)))
 	r.dirty = true
+	tm := r.tableMetrics(t)
+	tm.Events(byte(schema.OpRead), len(reads))
+	tm.SnapshotRows(st.Rows)
+	tm.SnapshotEstimate(run.total)
 	if res.done {
+		tm.SnapshotState(metrics.SnapshotDone)
 		st.Snapshot, st.After = snapDone, nil
 		r.s.log.Info("snapshot done", "table", run.id, "rows", st.Rows, "took", time.Since(run.began).Round(time.Millisecond))
 		sn.finish(run)
 		return nil
 	}
 	st.Snapshot, st.After = snapRunning, res.last
+	tm.SnapshotState(metrics.SnapshotRunning)
 	return nil
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tributary-dev/tributary/connectors"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -89,6 +90,9 @@ type Config struct {
 	// ConnectTimeout bounds each connection attempt. Default 10s.
 	ConnectTimeout time.Duration
 	Logger         *slog.Logger
+	// Metrics records the reader's metrics; nil records none. Lag bytes
+	// and the slot's retained WAL are read every HeartbeatInterval.
+	Metrics *metrics.Reader
 }
 
 // Source is the PostgreSQL reader.
@@ -197,7 +201,7 @@ func (s *Source) Stats() Stats {
 // before it ever streamed (an unreachable server or broker at start), and a
 // *FatalError at any time, are returned at once.
 func (s *Source) Run(ctx context.Context, sink connectors.Sink) error {
-	return connectors.Restart(ctx, s.log, sink, func(ctx context.Context, started *bool) error {
+	return connectors.Restart(ctx, s.log, sink, s.cfg.Metrics, func(ctx context.Context, sink connectors.Sink, started *bool) error {
 		return s.runOnce(ctx, sink, started)
 	})
 }

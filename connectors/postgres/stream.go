@@ -44,6 +44,7 @@ type reader struct {
 	dirty     bool // the checkpoint changed since the last commit
 	committed time.Time
 	statusAt  time.Time
+	reported  time.Time // when reportSnapshots last ran
 
 	// inflight counts the bytes of messages received and not yet handled,
 	// which the receiver keeps under maxInflight.
@@ -86,8 +87,9 @@ type txState struct {
 // wire is one message from the replication connection.
 type wire struct {
 	keepalive bool
-	start     lsn // XLogData: the WAL position of the message
-	walEnd    lsn // keepalive: the server's position
+	start     lsn       // XLogData: the WAL position of the message
+	walEnd    lsn       // keepalive: the server's position
+	sent      time.Time // keepalive: when the server sent it
 	reply     bool
 	data      []byte
 	err       error
@@ -277,6 +279,7 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 		return err
 	}
 	*started = true
+	r.s.cfg.Metrics.Streaming()
 	msgs := make(chan wire, 1024)
 	received := make(chan struct{})
 	go func() {
@@ -421,7 +424,7 @@ func (r *reader) receive(ctx context.Context, out chan<- wire) {
 				if err != nil {
 					w.err = fmt.Errorf("parse keepalive: %w", err)
 				}
-				w.keepalive, w.walEnd, w.reply = true, lsn(k.ServerWALEnd), k.ReplyRequested
+				w.keepalive, w.walEnd, w.reply, w.sent = true, lsn(k.ServerWALEnd), k.ReplyRequested, k.ServerTime
 			default:
 				continue
 			}
@@ -579,7 +582,9 @@ func (r *reader) endTx(ctx context.Context, commitLSN, end lsn) error {
 		r.cp.CommitLSN, r.cp.Partial, r.cp.SourceTime = commitLSN, nil, tx.commitTime
 		if tx.rows > 0 {
 			r.dirty = true
+			r.s.cfg.Metrics.Transaction(tx.rows)
 		}
+		r.s.cfg.Metrics.SourceTime(tx.commitTime)
 	}
 	if err := r.snap.emitReady(ctx); err != nil {
 		return err
@@ -599,6 +604,8 @@ func (r *reader) endTx(ctx context.Context, commitLSN, end lsn) error {
 func (r *reader) keepalive(ctx context.Context, m wire) error {
 	if !r.tx.open && !r.inStream {
 		r.pos = max(r.pos, m.walEnd)
+		// Everything the server sent before the keepalive is handled.
+		r.s.cfg.Metrics.CaughtUp(m.sent)
 	}
 	if m.reply {
 		return r.sendStatus(ctx)
@@ -613,6 +620,11 @@ func (r *reader) logicalMessage(ctx context.Context, m *pglogrepl.LogicalDecodin
 	case m.Prefix == r.s.heartbeatPrefix() && !m.Transactional:
 		if !r.tx.open && !r.inStream {
 			r.pos = max(r.pos, lsn(m.LSN))
+			// The heartbeat carries the time it was written: everything
+			// before it is handled.
+			if at, err := time.Parse(time.RFC3339Nano, string(m.Content)); err == nil {
+				r.s.cfg.Metrics.CaughtUp(at)
+			}
 		}
 	case m.Prefix == r.s.watermarkPrefix() && m.Transactional && r.tx.open && !r.tx.skipAll:
 		return r.snap.watermark(ctx, m.Content)
@@ -636,6 +648,7 @@ func (r *reader) idle(ctx context.Context) error {
 		r.snap.schedule()
 	}
 	r.snap.progress()
+	r.reportSnapshots()
 	if time.Since(r.statusAt) >= min(r.s.cfg.HeartbeatInterval, 10*time.Second) {
 		return r.sendStatus(ctx)
 	}
