@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/lake/notify"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -57,6 +58,10 @@ type Config struct {
 	// Lake is where tables are written.
 	Lake   lake.Lake
 	Logger *slog.Logger
+	// Notifier, when set, is told about each lake commit after it is
+	// durable, and about a table's last commit again (Replay) when a
+	// worker opens the table; see lake/notify. Its errors are logged.
+	Notifier notify.Notifier
 }
 
 // SourceConfig says how one reader's topics map onto lake tables.

@@ -49,6 +49,8 @@ type worker struct {
 	halted error
 	// maintained is when the table was last maintained.
 	maintained time.Time
+	// times holds the source commit times of notifications (notify.go).
+	times sourceTimes
 }
 
 func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
@@ -75,6 +77,7 @@ func (w *worker) open(ctx context.Context) error {
 			return fmt.Errorf("open lake table of %s: %w", t.ID, err)
 		}
 		w.c.setTable(w.topic, tbl)
+		defer w.replay(ctx, tbl, t.ID)
 	}
 	w.tbl = tbl
 	cp := tbl.Checkpoint()
@@ -245,9 +248,11 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 			return err
 		}
 	}
-	if err := w.acc.add(full, t, env.meta()); err != nil {
+	meta := env.meta()
+	if err := w.acc.add(full, t, meta); err != nil {
 		return badInput{err}
 	}
+	w.times.fold(r.Partition, r.Offset, meta.CommitTime)
 	w.next[r.Partition] = r.Offset + 1
 	if w.acc.records >= w.c.cfg.MaxRows {
 		return w.flushErr(ctx)
@@ -311,6 +316,7 @@ func (w *worker) flushErr(ctx context.Context) error {
 	}
 	w.log.Debug("committed", "records", w.acc.records, "rows", st.Rows, "deletes", st.Deletes,
 		"data_files", st.DataFiles, "delete_files", st.DeleteFiles, "took", st.Duration, "freshness", time.Since(w.acc.first))
+	w.notify(fctx, b, st)
 	w.acc.reset()
 	w.c.commitOffsets(cp)
 	return w.maintain(fctx)
