@@ -31,6 +31,8 @@ type Lake struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Log configures logging.
 	Log Log `yaml:"log"`
+	// Notify says where commit notifications go.
+	Notify LakeNotify `yaml:"notify"`
 }
 
 // LakeKafka is the Kafka cluster compactors consume from.
@@ -222,6 +224,7 @@ func (l *Lake) ApplyDefaults() {
 	setDefault(&l.Maintenance.Interval, Duration(10*time.Minute))
 	setDefault(&l.Maintenance.SnapshotAge, Duration(time.Hour))
 	l.Log.applyDefaults()
+	l.Notify.applyDefaults()
 }
 
 // Validate reports every problem with l, joined with errors.Join, each
@@ -267,6 +270,7 @@ func (l *Lake) Validate() error {
 	}
 	l.Metrics.validate(&p)
 	l.Log.validate(&p)
+	l.Notify.validate(&p)
 	return p.err()
 }
 
