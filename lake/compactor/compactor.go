@@ -27,6 +27,7 @@ import (
 
 	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/lake/notify"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	// Lake is where tables are written.
 	Lake   lake.Lake
 	Logger *slog.Logger
+	// Metrics records the compactor's metrics and readiness; nil records
+	// none.
+	Metrics *metrics.Compactor
 	// Notifier, when set, is told about each lake commit after it is
 	// durable, and about a table's last commit again (Replay) when a
 	// worker opens the table; see lake/notify. Its errors are logged.
@@ -203,6 +207,8 @@ func (c *Compactor) Run(ctx context.Context) error {
 		return errors.New("compactor: no sources configured")
 	}
 	defer c.closeTables()
+	c.cfg.Metrics.Running(true)
+	defer c.cfg.Metrics.Running(false)
 	if err := c.preflight(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -302,6 +308,12 @@ func (c *Compactor) session(ctx context.Context) error {
 		kgo.WithLogger(kgoLogger{c.log.With("component", "kafka")}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
+		// Transaction markers reach the workers, which step over them,
+		// so that a table at rest has no consume lag.
+		kgo.KeepControlRecords(),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			c.cfg.Metrics.Joined(true)
+		}),
 		kgo.Balancers(topicBalancer{}),
 		// New tables show up as new topics; the regex subscription sees
 		// them at the next metadata refresh.
@@ -344,16 +356,28 @@ func (c *Compactor) session(ctx context.Context) error {
 		})
 		if ferr != nil {
 			c.log.Warn("fetch error", "error", ferr)
+			c.cfg.Metrics.Error(metrics.ErrorFetch)
 		}
 		fs.EachTopic(func(ft kgo.FetchTopic) {
+			w := c.worker(ft.Topic)
 			var recs []*kgo.Record
-			ft.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
-			if len(recs) == 0 {
+			data := 0
+			for _, fp := range ft.Partitions {
+				if w != nil {
+					w.stable.set(fp.Partition, fp.LastStableOffset)
+				}
+				for _, r := range fp.Records {
+					if !r.Attrs.IsControl() {
+						data++
+					}
+				}
+				recs = append(recs, fp.Records...)
+			}
+			if len(recs) == 0 || w == nil {
 				return
 			}
-			if w := c.worker(ft.Topic); w != nil {
-				w.send(sctx, recs)
-			}
+			w.m.Records(data)
+			w.send(sctx, recs)
 		})
 	}
 }
@@ -377,6 +401,7 @@ func (c *Compactor) closeSession(cl *kgo.Client) {
 		_ = cl.LeaveGroupContext(done)
 	}
 	c.stopWorkers(true)
+	c.cfg.Metrics.Joined(false)
 	c.mu.Lock()
 	c.cl, c.cancel = nil, nil
 	c.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/tributary-dev/tributary/lake"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -49,6 +50,12 @@ type worker struct {
 	halted error
 	// maintained is when the table was last maintained.
 	maintained time.Time
+	// m records the topic's metrics; stable holds the last stable
+	// offsets fetches report and applied the offsets the table holds,
+	// for the consume lag (metrics.go).
+	m       *metrics.LakeTable
+	stable  stableOffsets
+	applied map[int32]int64
 	// times holds the source commit times of notifications (notify.go).
 	times sourceTimes
 }
@@ -58,6 +65,7 @@ func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
 		c: c, src: src, topic: topic, parts: parts, log: c.log.With("topic", topic),
 		in: make(chan []*kgo.Record, 16), quit: make(chan bool), done: make(chan struct{}),
 		next: map[int32]int64{}, cols: columnIndex{}, barrier: map[int32]int64{}, held: map[int32][]*kgo.Record{},
+		m: c.cfg.Metrics.Table(topic),
 	}
 }
 
@@ -121,8 +129,10 @@ func (w *worker) run(ctx context.Context) {
 		select {
 		case recs := <-w.in:
 			w.handle(ctx, recs)
+			w.reportLag()
 		case <-tick:
 			w.flush(ctx)
+			w.reportLag()
 		case flush := <-w.quit:
 			if flush && w.halted == nil {
 				w.flush(ctx)
@@ -179,6 +189,7 @@ func (w *worker) haltWith(err error, fix string) {
 		return
 	}
 	w.halted = err
+	w.c.cfg.Metrics.Error(metrics.ErrorBadInput)
 	w.log.Error("lake table stopped: a record cannot be applied; nothing after it is applied until it is fixed", "error", err, "fix", fix)
 	w.c.stop(w.topic, err)
 }
@@ -190,6 +201,7 @@ func (w *worker) fail(err error) {
 		return
 	}
 	w.halted = err
+	w.c.cfg.Metrics.Error(errorKind(err))
 	w.c.setTable(w.topic, nil)
 	w.c.fail(fmt.Errorf("topic %s: %w", w.topic, err))
 }
@@ -201,6 +213,10 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 	}
 	if _, waiting := w.barrier[r.Partition]; waiting {
 		w.held[r.Partition] = append(w.held[r.Partition], r)
+		return nil
+	}
+	if r.Attrs.IsControl() {
+		w.next[r.Partition] = r.Offset + 1 // a transaction marker
 		return nil
 	}
 	if w.tbl == nil {
@@ -317,6 +333,7 @@ func (w *worker) flushErr(ctx context.Context) error {
 	w.log.Debug("committed", "records", w.acc.records, "rows", st.Rows, "deletes", st.Deletes,
 		"data_files", st.DataFiles, "delete_files", st.DeleteFiles, "took", st.Duration, "freshness", time.Since(w.acc.first))
 	w.notify(fctx, b, st)
+	w.reportCommit(b, st)
 	w.acc.reset()
 	w.c.commitOffsets(cp)
 	return w.maintain(fctx)
@@ -338,8 +355,9 @@ func (w *worker) maintain(ctx context.Context) error {
 	w.maintained = time.Now()
 	st, err := m.Maintain(ctx)
 	if err != nil {
-		return fmt.Errorf("maintain: %w", err)
+		return maintainError{err}
 	}
+	w.reportMaintained()
 	w.log.Debug("maintained", "rewritten", st.RewrittenFiles, "into", st.NewFiles, "delete_files_removed", st.RemovedDeleteFiles,
 		"snapshots_expired", st.ExpiredSnapshots, "took", st.Duration)
 	return nil
