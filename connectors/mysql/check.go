@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-mysql-org/go-mysql/client"
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+
+	"github.com/tributary-dev/tributary/connectors"
 )
 
 // server is what the reader learned about the source server.
@@ -158,7 +160,14 @@ func isAccessDenied(err error) bool {
 
 func classifyConnectError(cfg Config, err error) error {
 	if errCode(err) == erAccessDenied {
-		return fatal(fmt.Errorf("mysql connect %s as %q: access denied: check mysql.user and mysql.password in the source config (%w)", cfg.Addr, cfg.User, err))
+		hint := "an account created with REQUIRE SSL also needs mysql.tls.mode, and one with REQUIRE X509 also mysql.tls.cert_file and mysql.tls.key_file"
+		if cfg.TLS != nil && len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetClientCertificate == nil {
+			hint = "if the account requires a client certificate (REQUIRE X509, SUBJECT or ISSUER), set mysql.tls.cert_file and mysql.tls.key_file"
+		}
+		return fatal(fmt.Errorf("mysql connect %s as %q: access denied: check mysql.user and mysql.password in the source config; %s (%w)", cfg.Addr, cfg.User, hint, err))
+	}
+	if why := connectors.TLSProblem(err, "mysql.tls"); why != "" {
+		return fatal(fmt.Errorf("mysql connect %s: %s (%w)", cfg.Addr, why, err))
 	}
 	return fmt.Errorf("mysql connect %s: %w (is the server running and reachable? check mysql.host and mysql.port)", cfg.Addr, err)
 }

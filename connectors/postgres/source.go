@@ -297,10 +297,21 @@ func pgCode(err error) string {
 
 func (s *Source) classifyConnectError(err error, replication bool) error {
 	who := fmt.Sprintf("postgres connect %s as %q to database %q", s.cfg.Addr, s.cfg.User, s.cfg.Database)
+	if why := connectors.TLSProblem(err, "postgres.tls"); why != "" {
+		return fatal(fmt.Errorf("%s: %s (%w)", who, why, err))
+	}
 	switch pgCode(err) {
 	case codeInvalidPassword:
 		return fatal(fmt.Errorf("%s: password authentication failed: check postgres.user and postgres.password in the source config (%w)", who, err))
 	case codeInvalidAuthorization:
+		if strings.Contains(err.Error(), "certificate") {
+			return fatal(fmt.Errorf("%s: the server wants a client certificate it accepts (%w); fix: set postgres.tls.cert_file and postgres.tls.key_file "+
+				"to a certificate signed by the server's ssl_ca_file (with pg_hba method cert, its common name must be the user or map to it)", who, err))
+		}
+		if strings.Contains(err.Error(), "no encryption") && s.cfg.TLS == nil {
+			return fatal(fmt.Errorf("%s: the server refused a connection without TLS (%w); fix: set postgres.tls.mode (verify-full with postgres.tls.ca_file), "+
+				"or add a pg_hba.conf 'host' line for this user and reload", who, err))
+		}
 		return fatal(fmt.Errorf("%s: the server refused the connection (%w); fix: add a pg_hba.conf line such as 'host %s %s <reader address>/32 scram-sha-256' and reload (SELECT pg_reload_conf();)", who, err, s.cfg.Database, s.cfg.User))
 	case codeInsufficientPrivilege:
 		if replication {
