@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh installs the Debian packages the integration tests, the
 # benchmarks and `tributary demo` need: MariaDB and PostgreSQL servers (the
-# harness starts its own instances of them in temp dirs), sysbench and kcat.
+# harness starts its own instances of them in temp dirs), sysbench, kcat, and
+# prometheus for promtool, which checks and unit-tests the alert rules.
 #
 # It is idempotent: it installs only the packages that are missing and runs
 # `apt-get update` at most once. It never starts, stops or reconfigures the
@@ -11,7 +12,7 @@
 # Usage: scripts/install-deps.sh        (as root, or with sudo available)
 set -euo pipefail
 
-packages=(mariadb-server mariadb-client postgresql sysbench kcat)
+packages=(mariadb-server mariadb-client postgresql sysbench kcat prometheus)
 
 log() { printf 'install-deps: %s\n' "$*"; }
 
@@ -66,7 +67,7 @@ log "installing: ${missing[*]}"
 
 # Check that the binaries the harness runs are where it looks for them.
 for bin in mariadbd:/usr/sbin/mariadbd mariadb-install-db:/usr/bin/mariadb-install-db \
-	sysbench:/usr/bin/sysbench kcat:/usr/bin/kcat; do
+	sysbench:/usr/bin/sysbench kcat:/usr/bin/kcat promtool:/usr/bin/promtool; do
 	name=${bin%%:*}
 	path=${bin#*:}
 	if command -v "$name" >/dev/null 2>&1 || [[ -x $path ]]; then
