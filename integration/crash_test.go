@@ -223,17 +223,6 @@ func TestMySQLBadInput(t *testing.T) {
 	})
 }
 
-// TestDemo runs `tributary demo` small: it must end with every table equal.
-func TestDemo(t *testing.T) {
-	out, err := exec.Command(binary, "demo", "-rows", "500", "-transactions", "300").CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo failed: %v\n%s", err, out)
-	}
-	if n := strings.Count(string(out), "  EQUAL ("); n != 2 {
-		t.Errorf("want 2 tables EQUAL, got %d:\n%s", n, out)
-	}
-}
-
 // waitExit waits for a reader process to exit and returns its code and
 // output.
 func waitExit(t *testing.T, p *readerProcess) (int, string) {

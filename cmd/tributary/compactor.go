@@ -42,8 +42,13 @@ func cmdCompactor(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	defer lk.Close()
+	p := &process{log: log, compactor: compactor.New(ccfg)}
+	if err := serveAdmin(ctx, cfg.Metrics, p, log); err != nil {
+		fmt.Fprintf(stderr, "tributary compactor: %s: %v\n", *path, err)
+		return exitConfig
+	}
 	log.Info("compactor starting", "group", cfg.Kafka.Group, "sources", len(cfg.Sources), "version", Version)
-	err = compactor.New(ccfg).Run(ctx)
+	err = p.run(ctx)
 	if err != nil {
 		log.Error("compactor stopped", "err", err)
 		fmt.Fprintf(stderr, "tributary compactor: %v\n", err)

@@ -5,7 +5,11 @@
 //
 //	tributary reader -c sources/orders.yaml   read one source database into Kafka
 //	tributary compactor -c lake.yaml          change topics into Iceberg tables
-//	tributary demo                            the reader on embedded defaults
+//	tributary run -c lake.yaml -s src.yaml    readers and a compactor in one process
+//	tributary check -c FILE                   config and prerequisites, with fixes
+//	tributary status -c lake.yaml -s src.yaml lag, progress and freshness per table
+//	tributary admin -a ADDR pause SOURCE      pause, resume, re-snapshot a running process
+//	tributary demo                            the whole pipeline on embedded defaults
 //	tributary version
 package main
 
@@ -38,10 +42,16 @@ const usage = `tributary: change data capture from MySQL/MariaDB and PostgreSQL 
 Usage:
   tributary reader -c FILE [flags]   read one source database into Kafka
   tributary compactor -c FILE        write the change topics into Iceberg tables
-  tributary demo [flags]             run the reader on embedded defaults and show Kafka equals the source
+  tributary run -c LAKE -s SRC...    readers and a compactor in one process (embedded Kafka
+                                     when the lake config names no brokers)
+  tributary check -c FILE...         validate configs and every source/Kafka/lake prerequisite
+  tributary status -c LAKE -s SRC... per source and table: state, lag, freshness, files
+  tributary admin -a ADDR CMD        status, pause/resume a source, re-snapshot a table
+  tributary demo [flags]             MariaDB + PostgreSQL -> Kafka -> Iceberg on embedded
+                                     defaults, then source vs lake, table by table
   tributary version                  print the version
 
-Run "tributary reader -h" for the reader's flags.
+Run "tributary COMMAND -h" for a command's flags.
 `
 
 func main() {
@@ -75,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdReader(args[1:], stdout, stderr)
 	case "compactor":
 		return cmdCompactor(args[1:], stdout, stderr)
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "admin":
+		return cmdAdmin(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -69,8 +69,13 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
+	p := &process{log: log, readers: []*readerUnit{newReaderUnit(cfg, src, sink, log)}}
+	if err := serveAdmin(ctx, cfg.Metrics, p, log); err != nil {
+		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
+		return exitConfig
+	}
 	log.Info("reader starting", "source", cfg.Name, "type", cfg.Type, "version", Version)
-	err = src.Run(ctx, sink)
+	err = p.run(ctx)
 	if err != nil {
 		log.Error("reader stopped", "err", err)
 		fmt.Fprintf(stderr, "tributary reader: %v\n", err)

@@ -76,19 +76,16 @@ func (e *Embedded) Addr() string { return e.addr }
 // idempotent.
 func (e *Embedded) Close() { e.cluster.Close() }
 
-// kfakeLogger passes kfake's warnings and errors to a slog.Logger.
+// kfakeLogger passes kfake's log lines to a slog.Logger: its errors as
+// errors, its warnings (mostly "EndTxn slow" when fsync takes a few
+// milliseconds) as debug lines.
 type kfakeLogger struct{ l *slog.Logger }
 
 // Logf implements kfake.Logger.
 func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
-	var lvl slog.Level
-	switch level {
-	case kfake.LogLevelError:
+	lvl := slog.LevelDebug
+	if level == kfake.LogLevelError {
 		lvl = slog.LevelError
-	case kfake.LogLevelWarn:
-		lvl = slog.LevelWarn
-	default:
-		return
 	}
 	if k.l.Enabled(context.Background(), lvl) {
 		k.l.Log(context.Background(), lvl, fmt.Sprintf(format, args...))

@@ -27,13 +27,17 @@ type LakeResult struct {
 	Missing, Extra, Differing int
 	// Duplicates counts keys that are live more than once in the lake.
 	Duplicates int
+	// SourceSum and LakeSum are order-independent checksums of each
+	// side's rows over the source's columns, each computed from that
+	// side's own values (zero when not computed).
+	SourceSum, LakeSum uint64
 	// Details describes the first differences.
 	Details []string
 }
 
 // Equal reports whether the lake table equals the source table.
 func (r *LakeResult) Equal() bool {
-	return r.Missing+r.Extra+r.Differing+r.Duplicates == 0
+	return r.Missing+r.Extra+r.Differing+r.Duplicates == 0 && r.SourceSum == r.LakeSum
 }
 
 func (r *LakeResult) String() string {
@@ -83,6 +87,7 @@ func CompareLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, broker
 		lakeRows[k] = text
 	}
 	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
+		res.SourceSum += rowSum(src.Rows[k], src.Columns)
 		want := src.Rows[k]
 		got, ok := lakeRows[k]
 		if !ok {
@@ -99,7 +104,8 @@ func CompareLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, broker
 			}
 		}
 	}
-	for k := range lakeRows {
+	for k, row := range lakeRows {
+		res.LakeSum += rowSum(row, src.Columns)
 		if _, ok := src.Rows[k]; !ok {
 			res.Extra++
 			detail("row %q is in the lake but not in the source", k)
@@ -295,6 +301,7 @@ func CompareLakePostgres(ctx context.Context, conn *pgx.Conn, l *iceberg.Lake, b
 		lakeRows[k] = text
 	}
 	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
+		res.SourceSum += pgRowSum(src.Rows[k], src.Columns, kinds)
 		got, ok := lakeRows[k]
 		if !ok {
 			res.Missing++
@@ -310,7 +317,8 @@ func CompareLakePostgres(ctx context.Context, conn *pgx.Conn, l *iceberg.Lake, b
 			}
 		}
 	}
-	for k := range lakeRows {
+	for k, row := range lakeRows {
+		res.LakeSum += pgRowSum(row, src.Columns, kinds)
 		if _, ok := src.Rows[k]; !ok {
 			res.Extra++
 			detail("row %q is in the lake but not in the source", k)

@@ -484,6 +484,10 @@ func pgRowSum(row map[string]any, cols []string, kinds map[string]schema.Kind) u
 				}
 			case schema.KindTimeTZ:
 				v = trimOffset(s)
+			case schema.KindArray:
+				if strings.HasPrefix(s, "[") {
+					v = s[strings.IndexByte(s, '=')+1:]
+				}
 			}
 		}
 		fmt.Fprintf(h, "%v\x00", v)
