@@ -10,6 +10,7 @@ import (
 	"github.com/tributary-dev/tributary/config"
 	"github.com/tributary-dev/tributary/lake/compactor"
 	"github.com/tributary-dev/tributary/lake/iceberg"
+	"github.com/tributary-dev/tributary/lake/notify"
 )
 
 // cmdCompactor runs `tributary compactor -c lake.yaml`: one compactor
@@ -36,13 +37,13 @@ func cmdCompactor(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	log := newLogger(cfg.Log, stderr)
-	ccfg, lk, err := compactorConfig(cfg, log)
+	ccfg, closeLake, err := compactorConfig(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary compactor: %s: %v\n", *path, err)
 		return exitConfig
 	}
-	defer lk.Close()
-	p := &process{log: log, compactor: compactor.New(ccfg)}
+	p := &process{log: log, compactor: compactor.New(ccfg), closers: []func(){closeLake}}
+	defer p.close()
 	if err := serveAdmin(ctx, cfg.Metrics, p, log); err != nil {
 		fmt.Fprintf(stderr, "tributary compactor: %s: %v\n", *path, err)
 		return exitConfig
@@ -56,17 +57,20 @@ func cmdCompactor(args []string, stdout, stderr io.Writer) int {
 	return exitCode(err, func(error) bool { return false })
 }
 
-// compactorConfig builds the compactor and its lake from the lake config.
-func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *iceberg.Lake, error) {
+// compactorConfig builds the compactor, its lake and its commit
+// notifiers from the lake config; release closes the notifiers (draining
+// a webhook's queue for a few seconds) and the lake, once the compactor
+// has returned.
+func compactorConfig(cfg *config.Lake, log *slog.Logger) (cc compactor.Config, release func(), err error) {
 	if cfg.Kafka.UsesEmbeddedBroker() {
-		return compactor.Config{}, nil, fmt.Errorf("kafka.brokers is empty; the compactor needs a Kafka cluster (set kafka.brokers: [\"host:9092\"])")
+		return cc, nil, fmt.Errorf("kafka.brokers is empty; the compactor needs a Kafka cluster (set kafka.brokers: [\"host:9092\"]), or use tributary run for the embedded broker")
 	}
 	if cfg.Catalog.Kind != config.CatalogSQL {
-		return compactor.Config{}, nil, fmt.Errorf("catalog.kind %s is not built yet; use sql", cfg.Catalog.Kind)
+		return cc, nil, fmt.Errorf("catalog.kind %s is not built yet; use sql", cfg.Catalog.Kind)
 	}
 	kopts, err := kafkaOpts(config.Kafka{TLS: cfg.Kafka.TLS, SASL: cfg.Kafka.SASL})
 	if err != nil {
-		return compactor.Config{}, nil, err
+		return cc, nil, err
 	}
 	icfg := iceberg.Config{
 		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log,
@@ -80,7 +84,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 		}
 	}
 	lk := iceberg.New(icfg)
-	cc := compactor.Config{
+	cc = compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
 		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows, MaintainEvery: cfg.Maintenance.Interval.Std(),
 		Lake: lk, Logger: log,
@@ -92,5 +96,26 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (compactor.Config, *ice
 		}
 		cc.Sources = append(cc.Sources, sc)
 	}
-	return cc, lk, nil
+	var fan notify.Fanout
+	var closers []func()
+	if t := cfg.Notify.KafkaTopic; t != "" {
+		kn := notify.NewKafka(notify.KafkaConfig{Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Topic: t, Logger: log})
+		fan, closers = append(fan, kn), append(closers, kn.Close)
+	}
+	if w := cfg.Notify.Webhook; w != nil {
+		wh := notify.NewWebhook(notify.WebhookConfig{URL: w.URL, Secret: []byte(w.Secret.Reveal()),
+			BearerToken: w.BearerToken.Reveal(), Timeout: w.Timeout.Std(), Retries: w.Retries,
+			QueueSize: w.QueueSize, Logger: log})
+		fan, closers = append(fan, wh), append(closers, wh.Close)
+	}
+	if len(fan) > 0 {
+		cc.Notifier = fan
+	}
+	release = func() {
+		for _, c := range closers {
+			c()
+		}
+		lk.Close()
+	}
+	return cc, release, nil
 }

@@ -24,6 +24,8 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/tributary-dev/tributary/connectors/redact"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -124,6 +126,8 @@ func exitCode(err error, sourceFatal func(error) bool) int {
 	switch {
 	case err == nil, errors.Is(err, context.Canceled):
 		return exitOK
+	case errors.Is(err, redact.ErrConfig):
+		return exitConfig
 	case sourceFatal(err):
 		return exitSource
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/connectors/mysql"
 	"github.com/tributary-dev/tributary/connectors/postgres"
+	"github.com/tributary-dev/tributary/connectors/redact"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -64,7 +65,7 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
-	sink, err := newPublisher(cfg, cfg.Kafka.Brokers, log)
+	sink, err := newSink(cfg, cfg.Kafka.Brokers, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
@@ -85,14 +86,14 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 
 func isSourceFatal(err error) bool { return connectors.IsFatal(err) }
 
-// newPublisher builds the Kafka sink of a source: its events and
-// checkpoints go to brokers.
-func newPublisher(cfg *config.Source, brokers []string, log *slog.Logger) (*kafka.Publisher, error) {
+// newSink builds the sink of a source: a Kafka publisher to brokers,
+// behind the column redaction of tables.columns when there is any.
+func newSink(cfg *config.Source, brokers []string, log *slog.Logger) (connectors.Sink, error) {
 	kopts, err := kafkaOpts(cfg.Kafka)
 	if err != nil {
 		return nil, err
 	}
-	return kafka.NewPublisher(kafka.PublisherConfig{
+	pub := kafka.NewPublisher(kafka.PublisherConfig{
 		Brokers:           brokers,
 		TopicPrefix:       cfg.Kafka.TopicPrefix,
 		CheckpointKey:     cfg.Name,
@@ -102,7 +103,19 @@ func newPublisher(cfg *config.Source, brokers []string, log *slog.Logger) (*kafk
 		MaxBufferedBytes:  int(cfg.Kafka.BatchMaxBytes),
 		ClientOpts:        kopts,
 		Logger:            log,
-	}), nil
+	})
+	if len(cfg.Tables.Columns) == 0 {
+		return pub, nil
+	}
+	rules := map[schema.TableID]redact.Rules{}
+	for name, r := range cfg.Tables.Columns {
+		id, err := schema.ParseTableID(name)
+		if err != nil {
+			return nil, fmt.Errorf("tables.columns: %w", err)
+		}
+		rules[id] = redact.Rules{Exclude: r.Exclude, Hash: r.Hash}
+	}
+	return redact.New(pub, redact.Config{Tables: rules, Salt: []byte(cfg.Tables.HashSalt.Reveal()), Logger: log})
 }
 
 // newSource builds the reader of the configured source type.

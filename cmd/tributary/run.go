@@ -103,7 +103,7 @@ func newRunProcess(lakeCfg *config.Lake, srcCfgs []*config.Source, log *slog.Log
 			p.close()
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		sink, err := newPublisher(s, brokers, slg)
+		sink, err := newSink(s, brokers, slg)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
@@ -112,12 +112,12 @@ func newRunProcess(lakeCfg *config.Lake, srcCfgs []*config.Source, log *slog.Log
 	}
 	lc := *lakeCfg
 	lc.Kafka.Brokers = brokers
-	ccfg, lk, err := compactorConfig(&lc, log)
+	ccfg, release, err := compactorConfig(&lc, log)
 	if err != nil {
 		p.close()
 		return nil, err
 	}
-	p.closers = append(p.closers, func() { lk.Close() })
+	p.closers = append(p.closers, release)
 	p.compactor = compactor.New(ccfg)
 	return p, nil
 }
