@@ -24,9 +24,11 @@ type Reader struct {
 
 	lagRef   atomic.Int64 // unix nanos the reader is known to be complete through
 	lagBytes prometheus.Gauge
-	retained prometheus.Gauge
-	restarts prometheus.Counter
-	txRows   prometheus.Observer
+	// retained is made on first use: only PostgreSQL readers have a slot.
+	retainedOnce sync.Once
+	retained     prometheus.Gauge
+	restarts     prometheus.Counter
+	txRows       prometheus.Observer
 
 	up, streaming, committed atomic.Bool
 
@@ -51,7 +53,6 @@ func (r *Registry) Reader(source string) *Reader {
 		source:   source,
 		errs:     newErrorCounters(r.errors, "reader", source, ErrorSource, ErrorKafka, ErrorFatal, ErrorLagPoll),
 		lagBytes: r.lagBytes.WithLabelValues(source),
-		retained: r.slotRetained.WithLabelValues(source),
 		restarts: r.restarts.WithLabelValues(source),
 		txRows:   r.txRows.WithLabelValues(source),
 		reg:      r,
@@ -154,9 +155,11 @@ func (m *Reader) LagBytes(n int64) {
 
 // SlotRetained records the WAL bytes the PostgreSQL slot retains.
 func (m *Reader) SlotRetained(n int64) {
-	if m != nil {
-		m.retained.Set(float64(n))
+	if m == nil {
+		return
 	}
+	m.retainedOnce.Do(func() { m.retained = m.reg.slotRetained.WithLabelValues(m.source) })
+	m.retained.Set(float64(n))
 }
 
 // Transaction records the captured row changes of one source transaction.
