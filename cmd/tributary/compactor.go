@@ -72,17 +72,8 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (cc compactor.Config, r
 	if err != nil {
 		return cc, nil, err
 	}
-	icfg := iceberg.Config{
-		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log,
-		Maintain: iceberg.MaintainConfig{SnapshotAge: cfg.Maintenance.SnapshotAge.Std()},
-	}
-	if s := cfg.Warehouse.S3; s != nil {
-		icfg.Warehouse = "s3://" + s.Bucket + "/" + strings.Trim(s.Prefix, "/")
-		icfg.S3 = iceberg.S3Config{
-			Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle,
-			AccessKeyID: s.AccessKeyID.Reveal(), SecretAccessKey: s.SecretAccessKey.Reveal(),
-		}
-	}
+	icfg := lakeConfigOf(cfg)
+	icfg.Logger = log
 	lk := iceberg.New(icfg)
 	cc = compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
@@ -118,4 +109,20 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (cc compactor.Config, r
 		lk.Close()
 	}
 	return cc, release, nil
+}
+
+// lakeConfigOf returns the iceberg lake of a lake config.
+func lakeConfigOf(cfg *config.Lake) iceberg.Config {
+	icfg := iceberg.Config{
+		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(),
+		Maintain: iceberg.MaintainConfig{SnapshotAge: cfg.Maintenance.SnapshotAge.Std()},
+	}
+	if s := cfg.Warehouse.S3; s != nil {
+		icfg.Warehouse = "s3://" + s.Bucket + "/" + strings.Trim(s.Prefix, "/")
+		icfg.S3 = iceberg.S3Config{
+			Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle,
+			AccessKeyID: s.AccessKeyID.Reveal(), SecretAccessKey: s.SecretAccessKey.Reveal(),
+		}
+	}
+	return icfg
 }

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -39,9 +40,29 @@ var ErrPrerequisites = errors.New("source prerequisites not met")
 // inspect reads the server's flavor and settings and checks every
 // prerequisite. Unmet prerequisites come back together in one fatal error.
 func inspect(conn *client.Conn, user string) (*server, error) {
+	srv, probs, err := serverProblems(conn, user)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, p := range probs {
+			msgs[i] = "  - " + p.String()
+		}
+		return nil, fatal(fmt.Errorf("%w on %s:\n%s", ErrPrerequisites, srv.version, strings.Join(msgs, "\n")))
+	}
+	if srv.collations, err = loadCollations(conn); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// serverProblems reads the server's flavor and settings and returns every
+// unmet server-level prerequisite.
+func serverProblems(conn *client.Conn, user string) (*server, []Problem, error) {
 	v, err := variables(conn, "version", "log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "gtid_mode")
 	if err != nil {
-		return nil, fmt.Errorf("mysql inspect: %w", err)
+		return nil, nil, fmt.Errorf("mysql inspect: %w", err)
 	}
 	srv := &server{version: v["version"], flavor: gomysql.MySQLFlavor}
 	if strings.Contains(strings.ToLower(srv.version), "mariadb") {
@@ -68,20 +89,66 @@ func inspect(conn *client.Conn, user string) (*server, error) {
 			probs = append(probs, Problem{"user " + user + " may not read binlog status (" + err.Error() + ")",
 				"GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '" + user + "'@'%';" + mariadbBinlogMonitor(srv)})
 		} else {
-			return nil, fmt.Errorf("mysql show master status: %w", err)
+			return nil, nil, fmt.Errorf("mysql show master status: %w", err)
 		}
 	}
-	if len(probs) > 0 {
-		msgs := make([]string, len(probs))
-		for i, p := range probs {
-			msgs[i] = "  - " + p.String()
-		}
-		return nil, fatal(fmt.Errorf("%w on %s:\n%s", ErrPrerequisites, srv.version, strings.Join(msgs, "\n")))
-	}
-	if srv.collations, err = loadCollations(conn); err != nil {
+	return srv, probs, nil
+}
+
+// Check inspects the source without changing anything and returns every
+// unmet prerequisite with its fix: the server's binlog settings, the
+// user's privileges, and each captured table's key, column types and
+// readability. No problems means the reader can start. Connection
+// failures come back as the error, a *FatalError when the fix is the
+// config's.
+func (s *Source) Check(ctx context.Context) ([]Problem, error) {
+	conn, err := s.connect(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return srv, nil
+	defer conn.Close()
+	srv, probs, err := serverProblems(conn, s.cfg.User)
+	if err != nil {
+		return nil, err
+	}
+	r := newRegistry(s, srv, conn)
+	ids, err := r.listTables()
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		probs = append(probs, Problem{"no table matches tables.include", "check tables.include and tables.exclude, and that the user may see the tables (GRANT SELECT ON db.* TO '" + s.cfg.User + "'@'%')"})
+	}
+	for _, id := range ids {
+		cols, key, err := loadColumns(conn, id)
+		if err != nil {
+			var fe *FatalError
+			if errors.As(err, &fe) {
+				probs = append(probs, Problem{err.Error(), "exclude the table in tables.exclude, or change the column's type"})
+				continue
+			}
+			return nil, err
+		}
+		if len(cols) == 0 {
+			continue // dropped since the listing
+		}
+		switch _, err := r.build(id, cols, key); {
+		case err == nil:
+		case len(key) == 0 && len(s.cfg.Keys[id]) == 0:
+			probs = append(probs, Problem{fmt.Sprintf("table %s has no primary key", id),
+				fmt.Sprintf("ALTER TABLE %s ADD PRIMARY KEY (...); or name its key columns in tables.keys, exclude it in tables.exclude, or set tables.without_primary_key: skip", quoteID(id))})
+		default:
+			probs = append(probs, Problem{fmt.Sprintf("tables.keys of %s: %v", id, errors.Unwrap(err)), "name existing columns of the table in tables.keys"})
+		}
+		if _, err := conn.Execute("SELECT 1 FROM " + quoteID(id) + " LIMIT 0"); err != nil {
+			if !isAccessDenied(err) {
+				return nil, fmt.Errorf("mysql select from %s: %w", id, err)
+			}
+			probs = append(probs, Problem{fmt.Sprintf("user %s may not read %s (%v)", s.cfg.User, id, err),
+				fmt.Sprintf("GRANT SELECT ON %s TO '%s'@'%%';", quoteID(id), s.cfg.User)})
+		}
+	}
+	return probs, nil
 }
 
 func mariadbBinlogMonitor(srv *server) string {
