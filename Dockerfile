@@ -8,8 +8,10 @@ COPY . .
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.Version=${VERSION}" -o /out/tributary ./cmd/tributary
 
+# No shell, no package manager; CA certificates and tzdata are included.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/tributary /usr/local/bin/tributary
-USER nonroot:nonroot
+# Numeric, so that Kubernetes' runAsNonRoot can check it (nonroot = 65532).
+USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/tributary"]
 CMD ["--help"]
