@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -195,6 +197,29 @@ kafka: {linger: 50ms, batch_max_events: 500}
 	}
 	p := startRunProcess(t, env, args...)
 	waitState(t, p, adminAddr, "run-my", "running")
+	// One process serves every part's metrics and readiness.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		code, _ := httpGet(t, "http://"+adminAddr+"/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 in 60s:\n%s", p.out)
+		}
+	}
+	_, scrape := httpGet(t, "http://"+adminAddr+"/metrics")
+	for _, w := range [][2]string{
+		{"tributary_source_lag_seconds{", `source="run-my"`}, {"tributary_source_lag_seconds{", `source="run-pg"`},
+		{"tributary_kafka_transactions_total{", `source="run-pg"`}, {"tributary_ready{", `component="compactor"`},
+	} {
+		found := false
+		for line := range strings.Lines(scrape) {
+			found = found || strings.HasPrefix(line, w[0]) && strings.Contains(line, w[1])
+		}
+		if !found {
+			t.Errorf("/metrics has no %s...%s...", w[0], w[1])
+		}
+	}
 
 	// Pause the MariaDB reader while its workload goes on, then resume.
 	admin(t, adminAddr, "pause", "run-my")
@@ -261,4 +286,15 @@ kafka: {linger: 50ms, batch_max_events: 500}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("tributary run did not stop within 60s of SIGTERM:\n%s", p.out)
 	}
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tributary-dev/tributary/config"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -105,33 +104,36 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// serveAdmin serves /status and the admin endpoints (and, through the
-// metrics server, /metrics, /healthz and /readyz) on metrics.listen until
-// ctx ends. An address that cannot be bound is an error at once.
-func serveAdmin(ctx context.Context, cfg config.Metrics, p *process, log *slog.Logger) error {
+// newRegistry returns the metrics registry of a process, or nil (every
+// metric off) when metrics.listen is empty.
+func newRegistry(cfg config.Metrics) *metrics.Registry {
 	if cfg.Listen == "" {
 		return nil
 	}
+	return metrics.NewRegistry(Version)
+}
+
+// serveAdmin serves /metrics, /healthz, /readyz, /status and the admin
+// endpoints on metrics.listen until ctx ends. An address that cannot be
+// bound is an error at once.
+func serveAdmin(ctx context.Context, cfg config.Metrics, p *process, reg *metrics.Registry, log *slog.Logger) error {
+	if cfg.Listen == "" {
+		return nil
+	}
+	srv := metrics.NewServer(cfg.Listen, reg, log)
 	mux := http.NewServeMux()
 	adminRoutes(mux, p, log)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("metrics.listen %s: %w (is another process using the port?)", cfg.Listen, err)
+	srv.Handle("/status", mux)
+	srv.Handle("/admin/", mux)
+	if err := srv.Listen(); err != nil {
+		return fmt.Errorf("metrics.listen: %w (is another process using the port?)", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("admin listener failed", "addr", cfg.Listen, "err", err)
+		if err := srv.Run(ctx); err != nil {
+			log.Error("metrics listener failed", "addr", cfg.Listen, "err", err)
 		}
 	}()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Info("serving status and admin endpoints", "addr", ln.Addr().String())
+	log.Info("serving /metrics, /healthz, /readyz, /status and /admin", "addr", cfg.Listen)
 	return nil
 }
 

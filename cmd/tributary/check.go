@@ -122,7 +122,7 @@ func checkSourceFile(ctx context.Context, rep *checkReport, path string, data []
 	rep.file(path, fmt.Sprintf("%s source %s", cfg.Type, cfg.Name))
 	rep.ok("config")
 	log := slog.New(slog.DiscardHandler)
-	src, err := newSource(cfg, log, nil, false)
+	src, err := newSource(cfg, log, nil, false, nil)
 	if err != nil {
 		rep.fail(exitConfig, finding{err.Error(), "edit the source config"})
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/tributary-dev/tributary/lake/compactor"
 	"github.com/tributary-dev/tributary/lake/iceberg"
 	"github.com/tributary-dev/tributary/lake/notify"
+	"github.com/tributary-dev/tributary/metrics"
 )
 
 // cmdCompactor runs `tributary compactor -c lake.yaml`: one compactor
@@ -37,14 +38,15 @@ func cmdCompactor(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	log := newLogger(cfg.Log, stderr)
-	ccfg, closeLake, err := compactorConfig(cfg, log)
+	reg := newRegistry(cfg.Metrics)
+	ccfg, closeLake, err := compactorConfig(cfg, log, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary compactor: %s: %v\n", *path, err)
 		return exitConfig
 	}
 	p := &process{log: log, compactor: compactor.New(ccfg), closers: []func(){closeLake}}
 	defer p.close()
-	if err := serveAdmin(ctx, cfg.Metrics, p, log); err != nil {
+	if err := serveAdmin(ctx, cfg.Metrics, p, reg, log); err != nil {
 		fmt.Fprintf(stderr, "tributary compactor: %s: %v\n", *path, err)
 		return exitConfig
 	}
@@ -61,7 +63,7 @@ func cmdCompactor(args []string, stdout, stderr io.Writer) int {
 // notifiers from the lake config; release closes the notifiers (draining
 // a webhook's queue for a few seconds) and the lake, once the compactor
 // has returned.
-func compactorConfig(cfg *config.Lake, log *slog.Logger) (cc compactor.Config, release func(), err error) {
+func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) (cc compactor.Config, release func(), err error) {
 	if cfg.Kafka.UsesEmbeddedBroker() {
 		return cc, nil, fmt.Errorf("kafka.brokers is empty; the compactor needs a Kafka cluster (set kafka.brokers: [\"host:9092\"]), or use tributary run for the embedded broker")
 	}
@@ -78,7 +80,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger) (cc compactor.Config, r
 	cc = compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
 		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows, MaintainEvery: cfg.Maintenance.Interval.Std(),
-		Lake: lk, Logger: log,
+		Lake: lk, Metrics: reg.Compactor(cfg.Kafka.Group), Logger: log,
 	}
 	for _, s := range cfg.Sources {
 		sc := compactor.SourceConfig{TopicPrefix: s.TopicPrefix, Namespace: s.Namespace, Properties: s.Properties, Tables: map[string]compactor.TableOptions{}}

@@ -149,7 +149,7 @@ func demo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions) e
 		srcCfgs = append(srcCfgs, c)
 	}
 	step("starting the pipeline: 2 readers -> embedded Kafka (%s) -> compactor -> Iceberg in %s", lakeCfg.Kafka.Embedded.Dir, lakeCfg.Warehouse.Path)
-	p, err := newRunProcess(lakeCfg, srcCfgs, log)
+	p, err := newRunProcess(lakeCfg, srcCfgs, log, nil)
 	if err != nil {
 		return err
 	}

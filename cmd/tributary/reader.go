@@ -13,6 +13,7 @@ import (
 	"github.com/tributary-dev/tributary/connectors/mysql"
 	"github.com/tributary-dev/tributary/connectors/postgres"
 	"github.com/tributary-dev/tributary/connectors/redact"
+	"github.com/tributary-dev/tributary/metrics"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -60,18 +61,19 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		}
 		tables = append(tables, id)
 	}
-	src, err := newSource(cfg, log, tables, *reset)
+	reg := newRegistry(cfg.Metrics)
+	src, err := newSource(cfg, log, tables, *reset, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
-	sink, err := newSink(cfg, cfg.Kafka.Brokers, log)
+	sink, err := newSink(cfg, cfg.Kafka.Brokers, log, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
 	p := &process{log: log, readers: []*readerUnit{newReaderUnit(cfg, src, sink, log)}}
-	if err := serveAdmin(ctx, cfg.Metrics, p, log); err != nil {
+	if err := serveAdmin(ctx, cfg.Metrics, p, reg, log); err != nil {
 		fmt.Fprintf(stderr, "tributary reader: %s: %v\n", *path, err)
 		return exitConfig
 	}
@@ -88,7 +90,7 @@ func isSourceFatal(err error) bool { return connectors.IsFatal(err) }
 
 // newSink builds the sink of a source: a Kafka publisher to brokers,
 // behind the column redaction of tables.columns when there is any.
-func newSink(cfg *config.Source, brokers []string, log *slog.Logger) (connectors.Sink, error) {
+func newSink(cfg *config.Source, brokers []string, log *slog.Logger, reg *metrics.Registry) (connectors.Sink, error) {
 	kopts, err := kafkaOpts(cfg.Kafka)
 	if err != nil {
 		return nil, err
@@ -102,6 +104,7 @@ func newSink(cfg *config.Source, brokers []string, log *slog.Logger) (connectors
 		ReplicationFactor: cfg.Kafka.ReplicationFactor,
 		MaxBufferedBytes:  int(cfg.Kafka.BatchMaxBytes),
 		ClientOpts:        kopts,
+		Metrics:           reg.Publisher(cfg.Name),
 		Logger:            log,
 	})
 	if len(cfg.Tables.Columns) == 0 {
@@ -119,7 +122,7 @@ func newSink(cfg *config.Source, brokers []string, log *slog.Logger) (connectors
 }
 
 // newSource builds the reader of the configured source type.
-func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, reset bool) (connectors.Source, error) {
+func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, reset bool, reg *metrics.Registry) (connectors.Source, error) {
 	switch cfg.Type {
 	case config.SourceMySQL:
 		m := cfg.MySQL
@@ -149,6 +152,7 @@ func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, re
 			ConnectTimeout:    m.ConnectTimeout.Std(),
 			MaxBatch:          cfg.Kafka.BatchMaxEvents,
 			CommitInterval:    cfg.Kafka.Linger.Std(),
+			Metrics:           reg.Reader(cfg.Name),
 			Logger:            log,
 		}), nil
 	case config.SourcePostgres:
@@ -181,6 +185,7 @@ func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, re
 			ConnectTimeout:    pg.ConnectTimeout.Std(),
 			MaxBatch:          cfg.Kafka.BatchMaxEvents,
 			CommitInterval:    cfg.Kafka.Linger.Std(),
+			Metrics:           reg.Reader(cfg.Name),
 			Logger:            log,
 		}), nil
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tributary-dev/tributary/config"
 	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/lake/compactor"
+	"github.com/tributary-dev/tributary/metrics"
 )
 
 // cmdRun runs `tributary run -c lake.yaml -s source.yaml...`: every reader
@@ -47,14 +48,15 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		srcCfgs = append(srcCfgs, cfg)
 	}
 	log := newLogger(lakeCfg.Log, stderr)
-	p, err := newRunProcess(lakeCfg, srcCfgs, log)
+	reg := newRegistry(lakeCfg.Metrics)
+	p, err := newRunProcess(lakeCfg, srcCfgs, log, reg)
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary run: %v\n", err)
 		return exitConfig
 	}
 	defer p.close()
 	log.Info("run starting", "sources", len(srcCfgs), "brokers", lakeCfg.Kafka.Brokers, "version", Version)
-	if err := serveAdmin(ctx, lakeCfg.Metrics, p, log); err != nil {
+	if err := serveAdmin(ctx, lakeCfg.Metrics, p, reg, log); err != nil {
 		fmt.Fprintf(stderr, "tributary run: %v\n", err)
 		return exitConfig
 	}
@@ -69,7 +71,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 // newRunProcess wires the readers and the compactor of `tributary run`
 // (and of the demo). It starts the embedded broker when the lake config
 // names no brokers; everything else waits for run.
-func newRunProcess(lakeCfg *config.Lake, srcCfgs []*config.Source, log *slog.Logger) (*process, error) {
+func newRunProcess(lakeCfg *config.Lake, srcCfgs []*config.Source, log *slog.Logger, reg *metrics.Registry) (*process, error) {
 	p := &process{log: log}
 	brokers := lakeCfg.Kafka.Brokers
 	if lakeCfg.Kafka.UsesEmbeddedBroker() {
@@ -98,12 +100,12 @@ func newRunProcess(lakeCfg *config.Lake, srcCfgs []*config.Source, log *slog.Log
 		}
 		addLakeSource(lakeCfg, s)
 		slg := log.With("source", s.Name)
-		src, err := newSource(s, slg, nil, false)
+		src, err := newSource(s, slg, nil, false, reg)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
 		}
-		sink, err := newSink(s, brokers, slg)
+		sink, err := newSink(s, brokers, slg, reg)
 		if err != nil {
 			p.close()
 			return nil, fmt.Errorf("source %s: %w", s.Name, err)
@@ -112,7 +114,7 @@ func newRunProcess(lakeCfg *config.Lake, srcCfgs []*config.Source, log *slog.Log
 	}
 	lc := *lakeCfg
 	lc.Kafka.Brokers = brokers
-	ccfg, release, err := compactorConfig(&lc, log)
+	ccfg, release, err := compactorConfig(&lc, log, reg)
 	if err != nil {
 		p.close()
 		return nil, err

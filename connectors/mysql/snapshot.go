@@ -415,6 +415,9 @@ func (r *reader) emitChunk(ctx context.Context, w *window, res *chunkResult) err
 		}
 		staged++
 	}
+	if st.Snapshot != snapRunning {
+		st.Started = time.Now().UTC()
+	}
 	st.Rows += int64(len(res.rows))
 	tm := r.tableMetrics(t)
 	tm.Events(byte(schema.OpRead), staged)

@@ -38,6 +38,9 @@ type tableState struct {
 	After []string `json:"after,omitempty"`
 	// Rows counts the rows snapshotted so far.
 	Rows int64 `json:"rows,omitempty"`
+	// Started is when the snapshot's first chunk was published, for the
+	// snapshot's rate and ETA in tributary status.
+	Started time.Time `json:"started,omitzero"`
 }
 
 // The snapshot states of a table.

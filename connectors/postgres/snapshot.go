@@ -369,6 +369,9 @@ func (sn *snapshotter) emit(ctx context.Context, run *tableRun, w *window) error
 			return err
 		}
 	}
+	if st.Snapshot != snapRunning {
+		st.Started = time.Now().UTC()
+	}
 	st.Rows += int64(len(res.rows))
 	r.s.stats.snapRows.Add(int64(len(res.rows)))
 	r.dirty = true
