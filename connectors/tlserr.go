@@ -33,7 +33,7 @@ func TLSProblem(err error, key string) string {
 		// client certificate (absent, expired, or signed by a CA the
 		// server does not trust).
 		return fmt.Sprintf("the server refused the TLS handshake: check %[1]s.cert_file and %[1]s.key_file "+
-			"(a client certificate signed by the CA in the server's ssl_ca / ssl_ca_file)", key)
+			"(a client certificate signed by a CA the server trusts)", key)
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return fmt.Sprintf("the server did not answer in TLS: check the host and port, or set %s.mode: disable", key)
 	case strings.Contains(msg, "does not support TLS"), strings.Contains(msg, "server refused TLS connection"):

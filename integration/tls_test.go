@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/integration/harness"
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -55,7 +61,13 @@ func writeConfig(t *testing.T, name, body string) string {
 	return path
 }
 
-func mysqlTLSConfig(t *testing.T, m *harness.MariaDB, k *harness.Kafka, name string, b tlsBlock) string {
+// mysqlTLSConfig writes a source config with b as mysql.tls and, when
+// given, kafkaTLS as kafka.tls.
+func mysqlTLSConfig(t *testing.T, m *harness.MariaDB, k *harness.Kafka, name string, b tlsBlock, kafkaTLS ...tlsBlock) string {
+	kb := ""
+	for _, x := range kafkaTLS {
+		kb += x.yaml()
+	}
 	return writeConfig(t, name, fmt.Sprintf(`name: %s
 type: mysql
 mysql:
@@ -71,7 +83,7 @@ mysql:
 kafka:
   brokers: [%q]
   linger: 50ms
-`, name, m.Port, m.User, b.yaml(), k.Addrs[0]))
+%s`, name, m.Port, m.User, b.yaml(), k.Addrs[0], kb))
 }
 
 func postgresTLSConfig(t *testing.T, p *harness.Postgres, k *harness.Kafka, name string, b tlsBlock) string {
@@ -261,4 +273,86 @@ func TestPostgresTLS(t *testing.T) {
 		{"tls-off", tlsBlock{mode: "disable"},
 			3, []string{"no encryption", "postgres.tls.mode"}},
 	})
+}
+
+// TestKafkaTLS runs the reader binary against a broker that speaks only
+// TLS and requires a client certificate: with kafka.tls verify-full, the CA
+// and the client certificate the snapshot reaches the table topic (read
+// back over TLS); with a CA that did not sign the broker's certificate, or
+// without a client certificate, the reader stops by itself with a message
+// that names kafka.tls.
+func TestKafkaTLS(t *testing.T) {
+	ctx := context.Background()
+	certs, err := harness.GenerateCerts(filepath.Join(t.TempDir(), "kafka"), "tributary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverCert, err := tls.LoadX509KeyPair(certs.ServerCertFile, certs.ServerKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pem, _ := os.ReadFile(certs.CAFile)
+	pool.AppendCertsFromPEM(pem)
+	k := harness.KafkaT(t, harness.KafkaOptions{ExtraOpts: []kfake.Opt{kfake.TLS(&tls.Config{
+		Certificates: []tls.Certificate{serverCert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12,
+	})}})
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCertFile, certs.ClientKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientTLS := []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}, MinVersion: tls.VersionTLS12})}
+
+	m := harness.MariaDBT(t, harness.MariaDBOptions{})
+	execAll(t, m, "CREATE DATABASE shop", "CREATE TABLE shop.accounts (id BIGINT PRIMARY KEY, owner VARCHAR(64) NOT NULL)")
+	for i := 1; i <= 50; i++ {
+		execAll(t, m, fmt.Sprintf("INSERT INTO shop.accounts VALUES (%d, 'owner-%d')", i, i))
+	}
+	cfg := func(name string, b tlsBlock) string {
+		return mysqlTLSConfig(t, m, k, name, tlsBlock{mode: "disable"}, b)
+	}
+
+	t.Run("verify-full", func(t *testing.T) {
+		p := startReaderProcess(t, cfg("kafkatls", fullTLS(certs)), m.Password)
+		topic := schema.TopicName("kafkatls", schema.TableID{Database: "shop", Name: "accounts"})
+		reads := 0
+		for deadline := time.Now().Add(60 * time.Second); reads < 50; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of 50 rows in %s after 60s:\n%s", reads, topic, p.out)
+			}
+			reads = 0
+			err := kafka.ReadTopic(ctx, k.Addrs, clientTLS, topic, func(r *kgo.Record) error {
+				if r.Value != nil {
+					reads++
+				}
+				return nil
+			})
+			if err != nil && !strings.Contains(err.Error(), "UNKNOWN_TOPIC") {
+				t.Logf("read %s: %v", topic, err)
+			}
+		}
+		stopReader(t, p)
+	})
+
+	other := otherCA(t)
+	for _, tt := range []badTLSCase{
+		{"kafka-wrong-ca", tlsBlock{mode: "verify-full", ca: other.CAFile, cert: certs.ClientCertFile, key: certs.ClientKeyFile},
+			1, []string{"certificate signed by unknown authority", "kafka.tls.ca_file"}},
+		{"kafka-no-client-cert", tlsBlock{mode: "verify-full", ca: certs.CAFile},
+			1, []string{"kafka.tls.cert_file"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startReaderProcess(t, cfg(tt.name, tt.tls), m.Password)
+			code, out := waitExit(t, p)
+			t.Logf("exit code %d:\n%s", code, out)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output does not say %q", w)
+				}
+			}
+		})
+	}
 }

@@ -136,6 +136,9 @@ func (p *Publisher) Open(ctx context.Context) ([]byte, error) {
 	}
 	p.cl, p.adm = cl, kadm.NewClient(cl)
 	if _, _, err := cl.ProducerID(ctx); err != nil {
+		if why := connectors.TLSProblem(err, "kafka.tls"); why != "" {
+			return nil, fmt.Errorf("kafka init producer %q at %v: %s: %w", p.cfg.TransactionalID, p.cfg.Brokers, why, err)
+		}
 		return nil, fmt.Errorf("kafka init producer %q (is Kafka reachable at %v?): %w", p.cfg.TransactionalID, p.cfg.Brokers, err)
 	}
 	compacted := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
