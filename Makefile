@@ -11,13 +11,18 @@ LDFLAGS   := -s -w -X main.Version=$(VERSION)
 # The 2 cores are shared by the servers, the broker and the tests.
 TESTFLAGS ?= -count=1 -timeout 15m -p 2
 
-.PHONY: all deps build test test-unit test-integration vet demo bench bench-mysql bench-postgres bench-lake clean
+.PHONY: all deps build test test-unit test-integration vet demo bench bench-mysql bench-postgres bench-lake chaos clean
 
 all: build
+
+# versitygw is the S3 server of the integration tests (harness.StartS3).
+VERSITYGW := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
 deps:
 	@scripts/install-deps.sh
 	@$(GO) mod download
+	@command -v versitygw >/dev/null || test -x "$$($(GO) env GOPATH)/bin/versitygw" || \
+		{ echo "installing $(VERSITYGW) (several minutes on 2 cores)"; $(GO) install $(VERSITYGW); }
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tributary
@@ -53,6 +58,12 @@ bench-postgres: deps
 # iceberg-go's bare append of the same rows.
 bench-lake: deps
 	$(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./lake/...
+
+# The chaos test at full size: CHAOS_FAULTS faults (default 240) injected
+# at random into the whole pipeline under load; CHAOS_SEED replays a run.
+# `make test` runs the same test with a small budget.
+chaos: deps
+	CHAOS_FAULTS=$${CHAOS_FAULTS:-240} $(GO) test -count=1 -timeout 120m -run '^TestChaos$$' -v ./integration/
 
 bench: bench-mysql bench-postgres bench-lake
 
