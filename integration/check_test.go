@@ -49,7 +49,9 @@ func TestCheck(t *testing.T) {
 	wg.Go(func() { my = harness.MariaDBT(t, harness.MariaDBOptions{}) })
 	wg.Go(func() { myOff = harness.MariaDBT(t, harness.MariaDBOptions{NoBinlog: true}) })
 	wg.Go(func() { pg = harness.PostgresT(t, harness.PostgresOptions{}) })
-	wg.Go(func() { pgRep = harness.PostgresT(t, harness.PostgresOptions{ExtraArgs: []string{"-c", "wal_level=replica"}}) })
+	wg.Go(func() {
+		pgRep = harness.PostgresT(t, harness.PostgresOptions{ExtraArgs: []string{"-c", "wal_level=replica"}})
+	})
 	wg.Wait()
 	if my == nil || myOff == nil || pg == nil || pgRep == nil {
 		t.FailNow()

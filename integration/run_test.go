@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,6 +235,7 @@ kafka: {linger: 50ms, batch_max_events: 500}
 	waitCaughtUp(t, m, &harness.Kafka{Addrs: brokers}, "run-my", "run-my", 120*time.Second)
 	lk := iceberg.New(iceberg.Config{Warehouse: warehouse})
 	defer lk.Close()
+	lakeRows := map[string]int{}
 	myConn, err := m.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +251,7 @@ kafka: {linger: 50ms, batch_max_events: 500}
 			t.Errorf("%s\n%s", res, strings.Join(res.Details, "\n"))
 		}
 		t.Logf("%s", res)
+		lakeRows[id.String()] = res.LakeRows
 	}
 	pgConn, err := pg.Conn(ctx)
 	if err != nil {
@@ -271,7 +273,73 @@ kafka: {linger: 50ms, batch_max_events: 500}
 			t.Errorf("%s\n%s", res, strings.Join(res.Details, "\n"))
 		}
 		t.Logf("%s", res)
+		lakeRows[id.String()] = res.LakeRows
 	}
+
+	// tributary status: every source streaming with no lag, every lake
+	// table caught up with its topic and complete through the readers'
+	// last commits.
+	statusArgs := []string{"status", "-json", "-c", lakeCfg, "-s", myCfg, "-s", pgCfg}
+	var st struct {
+		Sources []struct {
+			Name, State string
+			LagBytes    int64 `json:"lag_bytes"`
+			Tables      []struct{ Table, Snapshot string }
+		}
+		LakeTables []struct {
+			Table           string
+			KafkaLag        int64     `json:"kafka_lag"`
+			CompleteThrough time.Time `json:"complete_through"`
+			LiveRows        int64     `json:"live_rows"`
+			DataFiles       int64     `json:"data_files"`
+		} `json:"lake_tables"`
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		cmd := exec.Command(binary, statusArgs...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("tributary status: %v\n%s", err, out)
+		}
+		if err := json.Unmarshal(out, &st); err != nil {
+			t.Fatalf("status JSON: %v\n%s", err, out)
+		}
+		caughtUp := len(st.LakeTables) == 7
+		for _, lt := range st.LakeTables {
+			caughtUp = caughtUp && lt.KafkaLag == 0 && !lt.CompleteThrough.IsZero()
+		}
+		if caughtUp || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(st.Sources) != 2 {
+		t.Fatalf("status lists %d sources, want 2: %+v", len(st.Sources), st)
+	}
+	for _, s := range st.Sources {
+		if s.State != "running" || s.LagBytes < 0 || len(s.Tables) == 0 {
+			t.Errorf("source %+v: want running, a known lag, tables", s)
+		}
+		for _, tb := range s.Tables {
+			if tb.Snapshot != "done" {
+				t.Errorf("source %s table %s: snapshot %s, want done", s.Name, tb.Table, tb.Snapshot)
+			}
+		}
+	}
+	if len(st.LakeTables) != 7 {
+		t.Errorf("status lists %d lake tables, want 7: %+v", len(st.LakeTables), st.LakeTables)
+	}
+	for _, lt := range st.LakeTables {
+		if lt.KafkaLag != 0 || lt.CompleteThrough.IsZero() || lt.LiveRows != int64(lakeRows[lt.Table]) || lt.DataFiles <= 0 {
+			t.Errorf("lake table %+v: want caught up, complete through a time, rows and files", lt)
+		}
+	}
+	cmd := exec.Command(binary, "status", "-c", lakeCfg, "-s", myCfg, "-s", pgCfg)
+	cmd.Env = append(os.Environ(), env...)
+	text, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(text), "SOURCE run-my (mysql)") || !strings.Contains(string(text), "shop.orders") {
+		t.Errorf("tributary status (text): %v\n%s", err, text)
+	}
+	t.Logf("tributary status:\n%s", text)
 
 	// The first SIGTERM drains and exits 0.
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

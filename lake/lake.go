@@ -64,11 +64,16 @@ type Batch struct {
 type Checkpoint struct {
 	Topic   string
 	Offsets map[int32]int64
+	// SourceTime is the newest source commit time among the changes the
+	// table has applied (zero when unknown): how recent the table's data
+	// is, though not a completeness bound when the topic has several
+	// partitions.
+	SourceTime time.Time
 }
 
 // Clone returns a deep copy.
 func (c Checkpoint) Clone() Checkpoint {
-	out := Checkpoint{Topic: c.Topic, Offsets: make(map[int32]int64, len(c.Offsets))}
+	out := Checkpoint{Topic: c.Topic, Offsets: make(map[int32]int64, len(c.Offsets)), SourceTime: c.SourceTime}
 	for p, o := range c.Offsets {
 		out.Offsets[p] = o
 	}

@@ -89,6 +89,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCompactor(args[1:], stdout, stderr)
 	case "run":
 		return cmdRun(args[1:], stdout, stderr)
+	case "status":
+		return cmdStatus(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
 	case "admin":

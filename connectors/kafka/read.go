@@ -95,3 +95,19 @@ func ReadTopic(ctx context.Context, brokers []string, opts []kgo.Opt, topic stri
 	}
 	return nil
 }
+
+// LastCheckpoint returns a reader's newest committed checkpoint from
+// "<prefix>._checkpoints", or nil when it has none.
+func LastCheckpoint(ctx context.Context, brokers []string, opts []kgo.Opt, prefix, name string) ([]byte, error) {
+	var last []byte
+	err := ReadTopic(ctx, brokers, opts, CheckpointTopic(prefix), func(r *kgo.Record) error {
+		if string(r.Key) == name {
+			last = r.Value
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint of %s: %w", name, err)
+	}
+	return last, nil
+}

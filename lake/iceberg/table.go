@@ -49,12 +49,13 @@ var _ lake.Table = (*Table)(nil)
 
 // checkpointJSON is the summary form of a lake.Checkpoint.
 type checkpointJSON struct {
-	Topic   string           `json:"topic"`
-	Offsets map[string]int64 `json:"offsets"`
+	Topic      string           `json:"topic"`
+	Offsets    map[string]int64 `json:"offsets"`
+	SourceTime time.Time        `json:"source_time,omitzero"`
 }
 
 func encodeCheckpoint(c lake.Checkpoint) string {
-	j := checkpointJSON{Topic: c.Topic, Offsets: map[string]int64{}}
+	j := checkpointJSON{Topic: c.Topic, Offsets: map[string]int64{}, SourceTime: c.SourceTime.UTC()}
 	for p, o := range c.Offsets {
 		j.Offsets[strconv.Itoa(int(p))] = o
 	}
@@ -67,7 +68,7 @@ func decodeCheckpoint(s string) (lake.Checkpoint, error) {
 	if err := json.Unmarshal([]byte(s), &j); err != nil {
 		return lake.Checkpoint{}, fmt.Errorf("decode %s %q: %w", SummaryCheckpoint, s, err)
 	}
-	c := lake.Checkpoint{Topic: j.Topic, Offsets: map[int32]int64{}}
+	c := lake.Checkpoint{Topic: j.Topic, Offsets: map[int32]int64{}, SourceTime: j.SourceTime}
 	for p, o := range j.Offsets {
 		n, err := strconv.ParseInt(p, 10, 32)
 		if err != nil {
@@ -150,8 +151,15 @@ func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 		return lake.Stats{}, err
 	}
 	stats := lake.Stats{Rows: p.rows, Deletes: p.ndelete}
+	cp := b.Checkpoint.Clone()
+	cp.SourceTime = w.checkpoint.SourceTime
+	for i := range b.Changes {
+		if t := b.Changes[i].Meta.CommitTime; t.After(cp.SourceTime) {
+			cp.SourceTime = t
+		}
+	}
 	if p.empty() {
-		w.checkpoint = b.Checkpoint.Clone()
+		w.checkpoint = cp
 		stats.Duration = time.Since(start)
 		return stats, nil
 	}
@@ -160,7 +168,7 @@ func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 		return stats, err
 	}
 	stats.DataFiles, stats.DeleteFiles = len(files.data), len(files.deletes)
-	tbl, err := w.commit(ctx, b.Checkpoint, files)
+	tbl, err := w.commit(ctx, cp, files)
 	if err != nil {
 		w.broken = err
 		return stats, err
@@ -170,7 +178,7 @@ func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 		w.broken = err
 		return stats, err
 	}
-	w.checkpoint = b.Checkpoint.Clone()
+	w.checkpoint = cp
 	stats.SnapshotID = tbl.CurrentSnapshot().SnapshotID
 	stats.Duration = time.Since(start)
 	return stats, nil
