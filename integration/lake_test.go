@@ -203,12 +203,15 @@ func TestLakeEqualsPostgres(t *testing.T) {
 	}
 }
 
-// compactorProcess is the tributary binary running "compactor".
-type compactorProcess struct {
+// binProcess is the tributary binary running one command.
+type binProcess struct {
 	cmd  *exec.Cmd
 	out  *syncBuffer
 	done chan error
 }
+
+// compactorProcess is the tributary binary running "compactor".
+type compactorProcess = binProcess
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.
 type syncBuffer struct {
@@ -230,14 +233,22 @@ func (s *syncBuffer) String() string {
 
 func startCompactorProcess(t *testing.T, cfgPath string) *compactorProcess {
 	t.Helper()
+	return startBinary(t, nil, "compactor", "-c", cfgPath)
+}
+
+// startBinary runs the tributary binary with args and env added to this
+// process's environment; the process is killed when the test ends.
+func startBinary(t *testing.T, env []string, args ...string) *binProcess {
+	t.Helper()
 	out := &syncBuffer{}
-	cmd := exec.Command(binary, "compactor", "-c", cfgPath)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &compactorProcess{cmd: cmd, out: out, done: make(chan error, 1)}
+	p := &binProcess{cmd: cmd, out: out, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()

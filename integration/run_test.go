@@ -43,30 +43,11 @@ func TestDemo(t *testing.T) {
 }
 
 // runProcess is the tributary binary running "run".
-type runProcess struct {
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
-}
+type runProcess = binProcess
 
 func startRunProcess(t *testing.T, env []string, args ...string) *runProcess {
 	t.Helper()
-	out := &syncBuffer{}
-	cmd := exec.Command(binary, append([]string{"run"}, args...)...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &runProcess{cmd: cmd, out: out, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-p.done
-		p.done <- nil
-	})
-	return p
+	return startBinary(t, env, append([]string{"run"}, args...)...)
 }
 
 // admin runs `tributary admin` against a process and returns its output.
