@@ -276,6 +276,23 @@ func TestKubernetesManifests(t *testing.T) {
 	if readers == 0 || compactors == 0 {
 		t.Errorf("%d reader and %d compactor Deployments, want both", readers, compactors)
 	}
+	// The unauthenticated admin endpoints share the metrics port: a
+	// NetworkPolicy must cover every Deployment's pods.
+	var policed []any
+	for _, m := range objs {
+		if m.kind() == "NetworkPolicy" {
+			for _, e := range list(m.obj, "spec", "podSelector", "matchExpressions") {
+				if str(e, "key") == "app.kubernetes.io/name" && str(e, "operator") == "In" {
+					policed = append(policed, list(e, "values")...)
+				}
+			}
+		}
+	}
+	for _, m := range objs {
+		if m.kind() == "Deployment" && !slices.Contains(policed, any(str(m.obj, "spec", "template", "metadata", "labels", "app.kubernetes.io/name"))) {
+			t.Errorf("no NetworkPolicy covers Deployment %s", m.name())
+		}
+	}
 	for _, m := range objs {
 		if m.kind() == "HorizontalPodAutoscaler" {
 			if ref := str(m.obj, "spec", "scaleTargetRef", "name"); ref != "tributary-compactor" {
