@@ -570,9 +570,14 @@ func TestSuggest(t *testing.T) {
 	keys := []string{"host", "port", "user", "password", "server_id", "heartbeat_interval"}
 	for in, want := range map[string]string{
 		"pasword": "password", "Host": "host", "serverid": "server_id", "heartbeat": "", "xyz": "", "usr": "user",
+		"uesr": "user", "hsot": "host", "passwrod": "password", "kafak": "",
 	} {
 		if got := suggest(in, keys); got != want {
 			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+	// A swap of two adjacent letters is one typo.
+	if got := suggest("kafak", []string{"name", "type", "kafka", "tables"}); got != "kafka" {
+		t.Errorf(`suggest("kafak") = %q, want "kafka"`, got)
 	}
 }
