@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -257,6 +258,21 @@ func TestCompactorBadInputStopsOneTable(t *testing.T) {
 	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "src.shop.bad", Key: []byte(`{"id":2}`), Value: raw}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	// A change of table shop.items on the topic of shop.stray, and a topic
+	// that no reader wrote (no schema): each stops its own table.
+	stray := itemsTable("stray", 1)
+	if err := good.pub.AddSchema(context.Background(), stray); err != nil {
+		t.Fatal(err)
+	}
+	good.commit()
+	if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, "src.shop.stray", "src.shop.alien"); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = schema.AppendEnvelope(nil, &schema.Event{Table: good.tbl, Op: schema.OpCreate, After: rowOf(9, "wrong topic")}, time.Now())
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "src.shop.stray", Key: []byte(`{"id":9}`), Value: raw},
+		&kgo.Record{Topic: "src.shop.alien", Key: []byte(`{"id":9}`), Value: raw}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
 
 	comp, stop := startCompactor(t, brokers, l)
 	waitLake(t, l, good)
@@ -266,15 +282,27 @@ func TestCompactorBadInputStopsOneTable(t *testing.T) {
 	good.commit()
 	waitLake(t, l, good)
 	stopped := comp.Stopped()
-	if len(stopped) != 1 || stopped["src.shop.bad"] == nil {
-		t.Fatalf("stopped tables %v, want src.shop.bad", stopped)
+	for deadline := time.Now().Add(30 * time.Second); len(stopped) < 3 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		stopped = comp.Stopped()
+	}
+	if len(stopped) != 3 || stopped["src.shop.bad"] == nil || stopped["src.shop.stray"] == nil || stopped["src.shop.alien"] == nil {
+		t.Fatalf("stopped tables %v, want src.shop.bad, src.shop.stray and src.shop.alien", stopped)
 	}
 	if msg := stopped["src.shop.bad"].Error(); !contains(msg, "shop.bad version 7") || !contains(msg, "src.shop.bad partition") {
 		t.Errorf("stop reason %q does not name the version and the record", msg)
 	}
+	if msg := stopped["src.shop.stray"].Error(); !contains(msg, "a change of table shop.items, whose topic is src.shop.items") {
+		t.Errorf("stop reason %q does not name the table and its topic", msg)
+	}
+	if msg := stopped["src.shop.alien"].Error(); !contains(msg, "no schema for topic src.shop.alien on src._schemas") {
+		t.Errorf("stop reason %q does not say the topic has no schema", msg)
+	}
 	rows, err := lakeRows(context.Background(), l, bad)
 	if err != nil || len(rows) != 1 || rows[1][1] != "ok" {
 		t.Errorf("bad table holds %v (%v), want the one row before the poison record", rows, err)
+	}
+	if rows, err := lakeRows(context.Background(), l, stray); err == nil && len(rows) != 0 {
+		t.Errorf("the stray table holds %v, want no rows", rows)
 	}
 	stop()
 }

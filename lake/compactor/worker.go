@@ -79,7 +79,9 @@ func (w *worker) open(ctx context.Context) error {
 			return fmt.Errorf("read schemas: %w", err)
 		}
 		if t == nil {
-			return fmt.Errorf("no schema for topic %s on %s yet", w.topic, schema.SchemaTopic(w.src.cfg.TopicPrefix))
+			// A reader commits a table's schema with its first change, so
+			// the topic is not a reader's: retrying cannot help.
+			return badInput{fmt.Errorf("no schema for topic %s on %s: the topic was not written by a tributary reader", w.topic, schema.SchemaTopic(w.src.cfg.TopicPrefix))}
 		}
 		if tbl, err = w.c.cfg.Lake.Open(ctx, t, w.src.tableConfig(t.ID)); err != nil {
 			return fmt.Errorf("open lake table of %s: %w", t.ID, err)
@@ -241,6 +243,9 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 			return badInput{err}
 		}
 		return err
+	}
+	if own := schema.TopicName(w.src.cfg.TopicPrefix, t.ID); own != w.topic {
+		return badInput{fmt.Errorf("a change of table %s, whose topic is %s", t.ID, own)}
 	}
 	if w.table != (schema.TableID{}) && t.ID != w.table {
 		return badInput{fmt.Errorf("topic carries table %s after table %s", t.ID, w.table)}

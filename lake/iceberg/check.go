@@ -82,7 +82,7 @@ func (l *Lake) storageProblem(err error) error {
 	case strings.Contains(msg, "NoSuchBucket"):
 		return fmt.Errorf("lake warehouse %s: bucket %q does not exist; create it or fix warehouse.s3.bucket (and warehouse.s3.region)", l.cfg.Warehouse, bucket)
 	case strings.Contains(msg, "InvalidAccessKeyId"), strings.Contains(msg, "SignatureDoesNotMatch"),
-		strings.Contains(msg, "AccessDenied"), strings.Contains(msg, "StatusCode: 403"):
+		strings.Contains(msg, "AccessDenied"), strings.Contains(msg, "StatusCode: 403"), strings.Contains(strings.ToLower(msg), "access key"):
 		return fmt.Errorf("lake warehouse %s: access denied: %w; check warehouse.s3.access_key_id and warehouse.s3.secret_access_key, and that they may put and delete objects in bucket %q", l.cfg.Warehouse, err, bucket)
 	case errors.As(err, &ne), strings.Contains(msg, "connection refused"), strings.Contains(msg, "no such host"):
 		return fmt.Errorf("lake warehouse %s: cannot reach the S3 endpoint: %w; check warehouse.s3.endpoint (and that the store is running)", l.cfg.Warehouse, err)
