@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -124,6 +125,29 @@ func checkFlowed(t *testing.T, k *harness.Kafka, prefix string, id schema.TableI
 	}
 }
 
+// checkTLS runs `tributary check` on a source config and expects the exit
+// code and words in its output.
+func checkTLS(t *testing.T, cfgPath, password string, code int, want ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, "check", "-c", cfgPath)
+	cmd.Env = append(os.Environ(), "TEST_DB_PASSWORD="+password)
+	out, err := cmd.CombinedOutput()
+	got := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		got = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if got != code {
+		t.Errorf("tributary check: exit code %d, want %d:\n%s", got, code, out)
+	}
+	for _, w := range want {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("tributary check does not say %q:\n%s", w, out)
+		}
+	}
+}
+
 // badTLSCase is a reader start that must fail at once, with an exit code
 // and words in its output.
 type badTLSCase struct {
@@ -157,7 +181,8 @@ func runBadTLS(t *testing.T, cfg func(name string, b tlsBlock) string, k *harnes
 // TestMySQLTLS runs the reader binary against a MariaDB whose reader account
 // requires TLS with a client certificate (REQUIRE X509): with verify-full,
 // the CA and the client certificate, the snapshot and streamed changes reach
-// Kafka equal to the source, and with verify-ca too; a wrong CA (in both
+// Kafka equal to the source, and with verify-ca too; `tributary check` passes
+// with those settings and names the key on a wrong CA; a wrong CA (in both
 // modes), a missing client certificate, a host name the certificate does
 // not hold and a server without TLS each stop the reader at once, with
 // exit code 3 and a message that names the fix.
@@ -209,6 +234,11 @@ func TestMySQLTLS(t *testing.T) {
 	})
 
 	other := otherCA(t)
+	t.Run("check", func(t *testing.T) {
+		checkTLS(t, cfg("mycheck", fullTLS(m.Certs)), m.Password, 0, "all checks passed")
+		checkTLS(t, cfg("mycheckbad", tlsBlock{mode: "verify-full", ca: other.CAFile, cert: m.Certs.ClientCertFile, key: m.Certs.ClientKeyFile}),
+			m.Password, 3, "mysql.tls.ca_file")
+	})
 	runBadTLS(t, cfg, k, m.Password, []badTLSCase{
 		{"verify-ca-wrong-ca", tlsBlock{mode: "verify-ca", ca: other.CAFile, cert: m.Certs.ClientCertFile, key: m.Certs.ClientKeyFile},
 			3, []string{"certificate signed by unknown authority", "mysql.tls.ca_file"}},
@@ -229,7 +259,8 @@ func TestMySQLTLS(t *testing.T) {
 // pg_hba.conf admits the reader role only over TLS with a client
 // certificate (method cert), for the query and the replication connection:
 // with verify-full, the CA and the client certificate, the snapshot and
-// streamed changes reach Kafka equal to the source; a wrong CA, a missing
+// streamed changes reach Kafka equal to the source, and `tributary check`
+// passes (and names the key without a client certificate); a wrong CA, a missing
 // client certificate, one the server's CA did not sign, a host name the
 // certificate does not hold and TLS turned off each stop the reader at
 // once, with exit code 3 and a message that names the fix.
@@ -259,6 +290,10 @@ func TestPostgresTLS(t *testing.T) {
 	})
 
 	other := otherCA(t)
+	t.Run("check", func(t *testing.T) {
+		checkTLS(t, cfg("pgcheck", fullTLS(p.Certs)), p.Password, 0, "all checks passed")
+		checkTLS(t, cfg("pgcheckbad", tlsBlock{mode: "verify-full", ca: p.Certs.CAFile}), p.Password, 3, "postgres.tls.cert_file")
+	})
 	runBadTLS(t, cfg, k, p.Password, []badTLSCase{
 		{"verify-ca-wrong-ca", tlsBlock{mode: "verify-ca", ca: other.CAFile, cert: p.Certs.ClientCertFile, key: p.Certs.ClientKeyFile},
 			3, []string{"certificate signed by unknown authority", "postgres.tls.ca_file"}},
