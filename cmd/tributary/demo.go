@@ -468,14 +468,14 @@ Query it with DuckDB (the iceberg extension reads the metadata file; it applies 
              SELECT status, count(*), sum(amount) FROM iceberg_scan('%s') GROUP BY status;
              SELECT moved_on, sum(qty) FROM iceberg_scan('%s') GROUP BY 1 ORDER BY 1 LIMIT 5;"
 
-Spark (the catalog is Iceberg's JDBC catalog layout; add org.xerial:sqlite-jdbc to the classpath):
+Spark (the catalog is Iceberg's JDBC catalog layout; its catalog name is "tributary", which the
+Spark catalog's name must match; add org.xerial:sqlite-jdbc to the classpath):
   spark-sql --packages org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.6.1,org.xerial:sqlite-jdbc:3.46.0.0 \
-    --conf spark.sql.catalog.lake=org.apache.iceberg.spark.SparkCatalog \
-    --conf spark.sql.catalog.lake.catalog-impl=org.apache.iceberg.jdbc.JdbcCatalog \
-    --conf spark.sql.catalog.lake.uri=jdbc:sqlite:%s \
-    --conf spark.sql.catalog.lake.jdbc.catalog-name=tributary \
-    --conf spark.sql.catalog.lake.warehouse=file://%s \
-    -e "SELECT * FROM lake.shop.orders LIMIT 10"
+    --conf spark.sql.catalog.tributary=org.apache.iceberg.spark.SparkCatalog \
+    --conf spark.sql.catalog.tributary.catalog-impl=org.apache.iceberg.jdbc.JdbcCatalog \
+    --conf spark.sql.catalog.tributary.uri=jdbc:sqlite:%s \
+    --conf spark.sql.catalog.tributary.warehouse=file://%s \
+    -e "SELECT * FROM tributary.shop.orders LIMIT 10"
 
 Trino reads the same tables through its Iceberg connector with iceberg.catalog.type=jdbc once the
 catalog lives in PostgreSQL (catalog.uri: postgres://...); see docs/analysts.md.
