@@ -233,6 +233,10 @@ const (
 type Metrics struct {
 	// Listen is the host:port to listen on; empty means no listener.
 	Listen string `yaml:"listen"`
+	// AdminToken, when set, is the bearer token the /admin endpoints
+	// (pause, resume, re-snapshot) require; unset, they answer loopback
+	// clients only.
+	AdminToken Secret `yaml:"admin_token"`
 }
 
 // LoadSource reads, parses and validates the source config file at path.

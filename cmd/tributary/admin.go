@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -52,12 +55,16 @@ func (p *process) liveStatus() liveStatus {
 //	POST /admin/sources/{source}/pause               stop reading, keep the checkpoint
 //	POST /admin/sources/{source}/resume              read again from the checkpoint
 //	POST /admin/sources/{source}/resnapshot?table=db.t  snapshot a table again while streaming
-func adminRoutes(mux *http.ServeMux, p *process, log *slog.Logger) {
+func adminRoutes(mux *http.ServeMux, p *process, token string, log *slog.Logger) {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, p.liveStatus())
 	})
 	action := func(name string, do func(u *readerUnit, r *http.Request) (string, error)) {
 		mux.HandleFunc("POST /admin/sources/{source}/"+name, func(w http.ResponseWriter, r *http.Request) {
+			if why := adminDenied(r, token); why != "" {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": why})
+				return
+			}
 			u := p.reader(r.PathValue("source"))
 			if u == nil {
 				writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no source %q in this process", r.PathValue("source"))})
@@ -96,6 +103,24 @@ func adminRoutes(mux *http.ServeMux, p *process, log *slog.Logger) {
 	})
 }
 
+// adminDenied says why an admin request is refused, or "" to allow it:
+// with a token, the request must carry it as a bearer token; without one,
+// it must come from the loopback interface.
+func adminDenied(r *http.Request, token string) string {
+	if token != "" {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			return "admin endpoints need the bearer token of metrics.admin_token (tributary admin sends $TRIBUTARY_ADMIN_TOKEN)"
+		}
+		return ""
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return "admin endpoints answer loopback clients only; set metrics.admin_token to allow others with a bearer token"
+	}
+	return ""
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
@@ -122,7 +147,7 @@ func serveAdmin(ctx context.Context, cfg config.Metrics, p *process, reg *metric
 	}
 	srv := metrics.NewServer(cfg.Listen, reg, log)
 	mux := http.NewServeMux()
-	adminRoutes(mux, p, log)
+	adminRoutes(mux, p, cfg.AdminToken.Reveal(), log)
 	srv.Handle("/status", mux)
 	srv.Handle("/admin/", mux)
 	if err := srv.Listen(); err != nil {
@@ -143,7 +168,8 @@ const adminUsage = `Usage:
   tributary admin -a HOST:PORT resume SOURCE
   tributary admin -a HOST:PORT resnapshot SOURCE DB.TABLE
 
-HOST:PORT is the process's metrics.listen address.
+HOST:PORT is the process's metrics.listen address. When the process has
+metrics.admin_token set, put the token in $TRIBUTARY_ADMIN_TOKEN.
 `
 
 // cmdAdmin runs `tributary admin`: it asks a running process (its
@@ -181,6 +207,9 @@ func cmdAdmin(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "tributary admin: %v\n", err)
 		return exitConfig
+	}
+	if tok := os.Getenv("TRIBUTARY_ADMIN_TOKEN"); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
