@@ -97,6 +97,10 @@ type S3 struct {
 	// the SDK's chain.
 	AccessKeyID     Secret `yaml:"access_key_id"`
 	SecretAccessKey Secret `yaml:"secret_access_key"`
+	// CAFile is a PEM bundle of the CAs that sign the endpoint's TLS
+	// certificate, for S3-compatible stores with a private CA; empty means
+	// the system's CAs.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Catalog is the Iceberg catalog.

@@ -19,7 +19,6 @@ import (
 	"github.com/tributary-dev/tributary/config"
 	"github.com/tributary-dev/tributary/connectors/mysql"
 	"github.com/tributary-dev/tributary/connectors/postgres"
-	"github.com/tributary-dev/tributary/lake/iceberg"
 )
 
 // finding is one checked prerequisite: ok, or what is wrong and its fix.
@@ -198,7 +197,7 @@ func checkLakeFile(ctx context.Context, rep *checkReport, path string, data []by
 		rep.fail(exitConfig, finding{fmt.Sprintf("catalog.kind %s is not built yet", cfg.Catalog.Kind), "use catalog.kind: sql (SQLite or PostgreSQL, Iceberg's JDBC layout)"})
 		return
 	}
-	lk := iceberg.New(lakeConfigOf(cfg))
+	lk := newLake(cfg, slog.New(slog.DiscardHandler))
 	defer lk.Close()
 	if err := lk.Check(ctx); err != nil {
 		rep.fail(exitSource, finding{"lake: " + err.Error(), "see the key named in the message"})

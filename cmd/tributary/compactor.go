@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/tributary-dev/tributary/config"
@@ -74,9 +75,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 	if err != nil {
 		return cc, nil, err
 	}
-	icfg := lakeConfigOf(cfg)
-	icfg.Logger = log
-	lk := iceberg.New(icfg)
+	lk := newLake(cfg, log)
 	cc = compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
 		Interval: cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows, MaintainEvery: cfg.Maintenance.Interval.Std(),
@@ -113,10 +112,12 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 	return cc, release, nil
 }
 
-// lakeConfigOf returns the iceberg lake of a lake config.
-func lakeConfigOf(cfg *config.Lake) iceberg.Config {
+// newLake returns the iceberg lake of a lake config. With
+// warehouse.s3.ca_file it points the AWS SDK's CA bundle at the file, for
+// every S3 client of the process (iceberg-go builds its own).
+func newLake(cfg *config.Lake, log *slog.Logger) *iceberg.Lake {
 	icfg := iceberg.Config{
-		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(),
+		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log,
 		Maintain: iceberg.MaintainConfig{SnapshotAge: cfg.Maintenance.SnapshotAge.Std()},
 	}
 	if s := cfg.Warehouse.S3; s != nil {
@@ -125,6 +126,9 @@ func lakeConfigOf(cfg *config.Lake) iceberg.Config {
 			Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle,
 			AccessKeyID: s.AccessKeyID.Reveal(), SecretAccessKey: s.SecretAccessKey.Reveal(),
 		}
+		if s.CAFile != "" {
+			os.Setenv("AWS_CA_BUNDLE", s.CAFile)
+		}
 	}
-	return icfg
+	return iceberg.New(icfg)
 }

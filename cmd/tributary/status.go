@@ -184,7 +184,7 @@ func collectStatus(ctx context.Context, lakeCfg *config.Lake, srcCfgs []*config.
 	if lakeCfg == nil {
 		return rep, nil
 	}
-	lk := iceberg.New(lakeConfigOf(lakeCfg))
+	lk := newLake(lakeCfg, slog.New(slog.DiscardHandler))
 	defer lk.Close()
 	tables, err := lk.Status(ctx)
 	if err != nil {
