@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
@@ -22,6 +23,8 @@ type server struct {
 	// rowMetadata is true with binlog_row_metadata=FULL: the binlog then
 	// carries column names, keys and enum values.
 	rowMetadata bool
+	// serverID is the server's @@server_id.
+	serverID uint32
 	// collations maps collation ids to charset names.
 	collations map[uint64]string
 }
@@ -60,7 +63,7 @@ func inspect(conn *client.Conn, user string) (*server, error) {
 // serverProblems reads the server's flavor and settings and returns every
 // unmet server-level prerequisite.
 func serverProblems(conn *client.Conn, user string) (*server, []Problem, error) {
-	v, err := variables(conn, "version", "log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "gtid_mode")
+	v, err := variables(conn, "version", "log_bin", "binlog_format", "binlog_row_image", "binlog_row_metadata", "gtid_mode", "server_id")
 	if err != nil {
 		return nil, nil, fmt.Errorf("mysql inspect: %w", err)
 	}
@@ -71,6 +74,9 @@ func serverProblems(conn *client.Conn, user string) (*server, []Problem, error) 
 		srv.gtid = strings.EqualFold(v["gtid_mode"], "ON")
 	}
 	srv.rowMetadata = strings.EqualFold(v["binlog_row_metadata"], "FULL")
+	if id, err := strconv.ParseUint(v["server_id"], 10, 32); err == nil {
+		srv.serverID = uint32(id)
+	}
 	var probs []Problem
 	if !strings.EqualFold(v["log_bin"], "ON") && v["log_bin"] != "1" {
 		probs = append(probs, Problem{"binary logging is off (log_bin=" + v["log_bin"] + ")",

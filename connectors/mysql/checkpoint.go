@@ -58,6 +58,10 @@ const (
 // checkpoint is what a reader commits with every Kafka transaction.
 type checkpoint struct {
 	Flavor string `json:"flavor"`
+	// ServerID is the @@server_id of the server the position belongs to;
+	// resuming on the same server checks that its binlog history still
+	// holds the position (RESET MASTER or a restored backup rewrite it).
+	ServerID uint32 `json:"server_id,omitempty"`
 	// Position is where streaming resumes.
 	Position position `json:"position"`
 	// TxRows counts the row changes of the transaction starting at

@@ -65,3 +65,30 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		t.Error("a broken checkpoint parsed")
 	}
 }
+
+func TestSameDomains(t *testing.T) {
+	parse := func(s string) *gomysql.MariadbGTIDSet {
+		g, err := gomysql.ParseMariadbGTIDSet(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.(*gomysql.MariadbGTIDSet)
+	}
+	tests := []struct {
+		want, have string
+		same       bool
+	}{
+		{"0-1-10", "0-1-10", true},
+		{"0-1-10", "0-1-10,1-2-5", true}, // a domain the reader never saw
+		{"0-1-10,1-2-5", "1-2-5,0-1-10", true},
+		{"0-1-10", "", false},      // RESET MASTER
+		{"0-1-10", "0-1-9", false}, // an older backup
+		{"0-1-10", "0-2-10", false},
+		{"0-1-10,1-2-5", "0-1-10", false},
+	}
+	for _, tc := range tests {
+		if got := sameDomains(parse(tc.want), parse(tc.have)); got != tc.same {
+			t.Errorf("sameDomains(%q, %q) = %v, want %v", tc.want, tc.have, got, tc.same)
+		}
+	}
+}

@@ -116,7 +116,12 @@ func (r *reader) start(ctx context.Context) error {
 			r.gset, _ = gomysql.ParseGTIDSet(r.srv.flavor, "")
 		}
 	}
-	return r.checkPurged()
+	if err := r.checkPurged(); err != nil {
+		return err
+	}
+	// From here on, checkpoints belong to this server.
+	r.cp.ServerID = r.srv.serverID
+	return nil
 }
 
 // reset forgets the checkpoint's position; every table the reader captured
@@ -225,7 +230,7 @@ func (r *reader) checkPurged() error {
 	}
 	for i := range res.RowNumber() {
 		if f, _ := res.GetString(i, 0); f == r.pos.File {
-			return nil
+			return r.checkHistory()
 		}
 	}
 	if r.srv.gtid && r.pos.GTIDSet != "" {
@@ -234,6 +239,43 @@ func (r *reader) checkPurged() error {
 		return nil
 	}
 	return r.purged(fmt.Errorf("binlog file %s is not on the server", r.pos.File))
+}
+
+// checkHistory checks, on the MariaDB server the checkpoint was taken on,
+// that the checkpoint's file and offset still end the checkpoint's GTID
+// position. RESET MASTER (or restoring an older backup) starts the binlog
+// and the GTID sequence again, and MariaDB then serves a GTID the reader
+// already has from the new history: resuming would skip new transactions.
+// On another server (a failover) the GTID position alone is the truth.
+func (r *reader) checkHistory() error {
+	if r.srv.flavor != gomysql.MariaDBFlavor || r.pos.GTIDSet == "" || r.cp.ServerID == 0 || r.cp.ServerID != r.srv.serverID {
+		return nil
+	}
+	res, err := r.conn.Execute("SELECT BINLOG_GTID_POS(?, ?)", r.pos.File, r.pos.Pos)
+	if err != nil {
+		return fmt.Errorf("mysql binlog_gtid_pos: %w", err)
+	}
+	got, _ := res.GetString(0, 0)
+	want, err := gomysql.ParseMariadbGTIDSet(r.pos.GTIDSet)
+	if err != nil {
+		return fatal(fmt.Errorf("checkpoint gtid set %q: %w", r.pos.GTIDSet, err))
+	}
+	if have, err := gomysql.ParseMariadbGTIDSet(got); err == nil && sameDomains(want.(*gomysql.MariadbGTIDSet), have.(*gomysql.MariadbGTIDSet)) {
+		return nil
+	}
+	return r.purged(fmt.Errorf("the server's binlog history changed: at %s:%d it is at GTID %q, the checkpoint says %q (RESET MASTER, or a restored backup)", r.pos.File, r.pos.Pos, got, r.pos.GTIDSet))
+}
+
+// sameDomains reports whether have holds each of want's domains at the
+// same GTID (have may hold more domains: ones the reader never saw).
+func sameDomains(want, have *gomysql.MariadbGTIDSet) bool {
+	for d, w := range want.Sets {
+		h, ok := have.Sets[d]
+		if !ok || h.ServerID != w.ServerID || h.SequenceNumber != w.SequenceNumber {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *reader) purged(err error) error {
