@@ -123,6 +123,20 @@ func (s *supervised) kill9(pause time.Duration) bool {
 	return s.cmd.Process.Signal(syscall.SIGKILL) == nil
 }
 
+// loggedSinceStart reports whether the running incarnation's output holds
+// text.
+func (s *supervised) loggedSinceStart(text string) bool {
+	s.mu.Lock()
+	marker := fmt.Sprintf("=== %s start %d at ", s.name, s.starts)
+	s.mu.Unlock()
+	b, err := os.ReadFile(s.logPath)
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndex(string(b), marker)
+	return i >= 0 && strings.Contains(string(b[i:]), text)
+}
+
 // running reports whether an incarnation runs now.
 func (s *supervised) running() bool {
 	s.mu.Lock()

@@ -139,8 +139,11 @@ func TestChaos(t *testing.T) {
 	}
 	stopSampling()
 	sampling.Wait()
+	healed := time.Now()
 	c.waitCaughtUp()
+	t.Logf("chaos: readers caught up %s after the heal", time.Since(healed).Round(time.Second))
 	results := c.compareAll()
+	t.Logf("chaos: lake compared %s after the heal", time.Since(healed).Round(time.Second))
 	for _, s := range append(append([]*supervised{}, c.compactors...), c.readers["mysql"], c.readers["postgres"]) {
 		s.stop(20 * time.Second)
 	}
@@ -376,15 +379,15 @@ func (c *chaos) inject(ctx context.Context, n int) bool {
 		c.note(n, kind, fmt.Sprintf("%s, restart in %s", src, pause))
 	case "kill-compactor":
 		i, pause := c.rnd.IntN(len(c.compactors)), c.ms(100, 5000)
-		if !c.compactors[i].kill9(pause) {
+		if !c.compactorJoined(i) || !c.compactors[i].kill9(pause) {
 			return false
 		}
 		c.note(n, kind, fmt.Sprintf("worker %d, restart in %s", i+1, pause))
 	case "kill-both-compactors":
 		pause := c.ms(100, 3000)
 		killed := 0
-		for _, w := range c.compactors {
-			if w.kill9(pause) {
+		for i, w := range c.compactors {
+			if c.compactorJoined(i) && w.kill9(pause) {
 				killed++
 			}
 		}
@@ -448,6 +451,16 @@ func (c *chaos) inject(ctx context.Context, n int) bool {
 	return true
 }
 
+// compactorJoined reports whether worker i has been assigned its topics
+// since it last started. A worker killed before its JoinGroup is answered
+// stays in kfake's group for good (kfake arms a member's session timer only
+// when a reply reaches it) and wedges the group: see the report in
+// docs/chaos.md. Real Kafka expires such a member after its session
+// timeout.
+func (c *chaos) compactorJoined(i int) bool {
+	return c.compactors[i].loggedSinceStart("topic assigned")
+}
+
 // restartServer kills a server with SIGKILL and starts it again after down.
 func (c *chaos) restartServer(ctx context.Context, which string, down time.Duration) {
 	kill, start := c.m.Kill, c.m.Start
@@ -479,7 +492,7 @@ func (c *chaos) foreignCommits(ctx context.Context, n int, over time.Duration, s
 		ident, err := c.conflicts.commit(ctx, rnd)
 		c.mu.Lock()
 		if err != nil {
-			c.counts["catalog-conflict-failed"]++
+			c.counts["foreign-commits-lost-race"]++
 			c.t.Logf("chaos: foreign commit: %v", err)
 		} else {
 			c.counts["foreign-commits"]++
