@@ -23,6 +23,11 @@ import (
 //   - BENCH_ROWS: rows of the snapshotted table, default 5,000,000;
 //   - BENCH_PG_BIG_TX: rows of the single large transaction whose reader
 //     peak RSS is measured, default 1,000,000.
+//
+// BENCH_PG_CHILD_LOG=dir keeps each reader process's output in
+// dir/<source>.log (run with GODEBUG=gctrace=1 to see its heap), and the
+// TRIBUTARY_TEST_PG_CPUPROFILE and TRIBUTARY_TEST_PG_HEAPPROFILE files of
+// the child reader (postgres_test.go) profile it.
 
 // pgLSN reads pg_current_wal_lsn().
 func pgLSN(b *testing.B, p *harness.Postgres) string {
@@ -66,6 +71,10 @@ func drainReader(b *testing.B, p *harness.Postgres, k *harness.Kafka, cfg postgr
 	pgWaitCaughtUp(b, p, k, cfg.Name, 60*time.Minute)
 	wall = time.Since(t0)
 	rss = c.term(b)
+	if dir := os.Getenv("BENCH_PG_CHILD_LOG"); dir != "" {
+		// The reader's output, with GODEBUG=gctrace=1 its GC trace.
+		_ = os.WriteFile(filepath.Join(dir, cfg.Name+".log"), c.out.Bytes(), 0o644)
+	}
 	return wall, c.cmd.ProcessState.UserTime() + c.cmd.ProcessState.SystemTime(), rss
 }
 

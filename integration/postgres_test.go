@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -282,12 +283,17 @@ func pgChild(spec string) int {
 		debug.SetGCPercent(400) // as cmd/tributary does
 	}
 	if path := os.Getenv("TRIBUTARY_TEST_PG_HEAPPROFILE"); path != "" {
-		// One heap profile when the heap first passes 256 MiB.
+		// One heap profile when the heap first passes 256 MiB, or
+		// TRIBUTARY_TEST_PG_HEAPPROFILE_MIB.
+		limit := uint64(256)
+		if n, err := strconv.ParseUint(os.Getenv("TRIBUTARY_TEST_PG_HEAPPROFILE_MIB"), 10, 64); err == nil && n > 0 {
+			limit = n
+		}
 		go func() {
 			for ; ; time.Sleep(50 * time.Millisecond) {
 				var ms runtime.MemStats
 				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > 256<<20 {
+				if ms.HeapInuse > limit<<20 {
 					if f, err := os.Create(path); err == nil {
 						_ = pprof.Lookup("heap").WriteTo(f, 0)
 						f.Close()
@@ -373,9 +379,11 @@ func (c *pgChildProcess) kill9(t testing.TB) {
 	c.done <- <-c.done
 }
 
-// term stops the child with SIGTERM and returns its peak RSS in bytes.
+// term stops the child with SIGTERM and returns its peak RSS in bytes,
+// read from the child's VmHWM just before the signal.
 func (c *pgChildProcess) term(t testing.TB) int64 {
 	t.Helper()
+	hwm := peakRSS(c.cmd.Process.Pid)
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-c.done:
@@ -386,5 +394,31 @@ func (c *pgChildProcess) term(t testing.TB) int64 {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("reader did not stop within 30s of SIGTERM")
 	}
+	if hwm > 0 {
+		return hwm
+	}
 	return c.cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss * 1024
+}
+
+// peakRSS returns the peak resident set of a live process (VmHWM), or 0
+// when /proc cannot tell. The rusage of a child started by os/exec is no
+// measure of it: Go starts children with vfork (CLONE_VM), and at exec
+// the kernel carries the parent's own peak RSS into the child's maxrss,
+// so a test process that once held gigabytes (kfake keeps every record
+// in memory) reports gigabytes for every child it starts afterwards.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
