@@ -14,11 +14,24 @@ import (
 type feed struct {
 	mu      sync.Mutex
 	room    *sync.Cond
-	pending []*replication.BinlogEvent
-	spare   []*replication.BinlogEvent
+	pending []fed
+	spare   []fed
 	closed  bool
 	// ready holds a token while pending has events.
 	ready chan struct{}
+
+	// lastRows and lastBody are the rows event whose header headerOnly
+	// decoded last and its undecoded rows. Both run on go-mysql's reading
+	// goroutine, just before HandleEvent of the same event.
+	lastRows *replication.RowsEvent
+	lastBody []byte
+}
+
+// fed is one queued event. rows holds the undecoded rows of a rows event
+// (see headerOnly): the event's Rows are empty until decoded.
+type fed struct {
+	ev   *replication.BinlogEvent
+	rows []byte
 }
 
 // feedMax is the most events waiting before the reading goroutine waits.
@@ -40,7 +53,12 @@ func (f *feed) HandleEvent(e *replication.BinlogEvent) error {
 		f.mu.Unlock()
 		return context.Canceled
 	}
-	f.pending = append(f.pending, e)
+	item := fed{ev: e}
+	if f.lastRows != nil && e.Event == f.lastRows {
+		item.rows = f.lastBody
+	}
+	f.lastRows, f.lastBody = nil, nil
+	f.pending = append(f.pending, item)
 	f.mu.Unlock()
 	select {
 	case f.ready <- struct{}{}:
@@ -51,7 +69,7 @@ func (f *feed) HandleEvent(e *replication.BinlogEvent) error {
 
 // take returns every queued event, in order; the slice is valid until the
 // next take.
-func (f *feed) take() []*replication.BinlogEvent {
+func (f *feed) take() []fed {
 	f.mu.Lock()
 	batch := f.pending
 	f.pending, f.spare = f.spare[:0], batch

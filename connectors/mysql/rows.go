@@ -11,9 +11,10 @@ import (
 	"github.com/tributary-dev/tributary/schema"
 )
 
-// rows turns one binlog rows event into change events.
-func (r *reader) rows(ctx context.Context, e *replication.RowsEvent, h *replication.EventHeader) error {
-	t, cols, newSch, err := r.reg.resolve(e.Table)
+// rows turns one binlog rows event into change events. body holds the
+// event's undecoded rows when the syncer decoded only its header.
+func (r *reader) rows(ctx context.Context, e *replication.RowsEvent, h *replication.EventHeader, body []byte) error {
+	t, m, newSch, err := r.reg.resolve(e.Table)
 	if err != nil || t == nil {
 		return err
 	}
@@ -26,25 +27,33 @@ func (r *reader) rows(ctx context.Context, e *replication.RowsEvent, h *replicat
 		// A server without GTIDs and a non-transactional table.
 		r.beginTx("", h)
 	}
+	rows, decoded, err := r.decodeRows(e, h, body, t, m)
+	if err != nil {
+		return err
+	}
+	cols := m.cols
+	if decoded {
+		cols = nil // the images hold neutral values already
+	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
-		r.tableMetrics(t).Events(byte(schema.OpCreate), len(e.Rows))
-		for _, row := range e.Rows {
+		r.tableMetrics(t).Events(byte(schema.OpCreate), len(rows))
+		for _, row := range rows {
 			if err := r.change(ctx, t, cols, nil, row); err != nil {
 				return err
 			}
 		}
 	case replication.EnumRowsEventTypeDelete:
-		r.tableMetrics(t).Events(byte(schema.OpDelete), len(e.Rows))
-		for _, row := range e.Rows {
+		r.tableMetrics(t).Events(byte(schema.OpDelete), len(rows))
+		for _, row := range rows {
 			if err := r.change(ctx, t, cols, row, nil); err != nil {
 				return err
 			}
 		}
 	case replication.EnumRowsEventTypeUpdate:
-		r.tableMetrics(t).Events(byte(schema.OpUpdate), len(e.Rows)/2)
-		for i := 0; i+1 < len(e.Rows); i += 2 {
-			if err := r.change(ctx, t, cols, e.Rows[i], e.Rows[i+1]); err != nil {
+		r.tableMetrics(t).Events(byte(schema.OpUpdate), len(rows)/2)
+		for i := 0; i+1 < len(rows); i += 2 {
+			if err := r.change(ctx, t, cols, rows[i], rows[i+1]); err != nil {
 				return err
 			}
 		}
@@ -52,6 +61,23 @@ func (r *reader) rows(ctx context.Context, e *replication.RowsEvent, h *replicat
 		return fmt.Errorf("mysql rows event %v for %s: unsupported", h.EventType, t.id)
 	}
 	return nil
+}
+
+// decodeRows returns the row images of an event. decoded is true when
+// they hold neutral values (read by the table's rowDecoder), false when
+// they hold go-mysql's values, which change converts with fromBinlog.
+func (r *reader) decodeRows(e *replication.RowsEvent, h *replication.EventHeader, body []byte, t *table, m *mapped) (rows [][]any, decoded bool, err error) {
+	if body == nil {
+		return e.Rows, false, nil // decoded by go-mysql
+	}
+	if m.dec != nil && fastRows(e, h) {
+		rows, err = m.dec.decode(t.id, body)
+		return rows, true, err
+	}
+	if err := e.DecodeData(0, body); err != nil {
+		return nil, false, fmt.Errorf("mysql decode rows of %s: %w", t.id, err)
+	}
+	return e.Rows, false, nil
 }
 
 // publishSchema stages a new schema version and records it in the
@@ -73,7 +99,8 @@ func (r *reader) publishSchema(ctx context.Context, sch *schema.Table) error {
 }
 
 // change stages one row change. An update that changes the key becomes a
-// delete of the old key and a create of the new one.
+// delete of the old key and a create of the new one. cols convert images
+// of go-mysql's values; nil when the images hold neutral values.
 func (r *reader) change(ctx context.Context, t *table, cols []column, before, after []any) error {
 	n := r.txRows
 	r.txRows++
@@ -82,11 +109,13 @@ func (r *reader) change(ctx context.Context, t *table, cols []column, before, af
 		return nil
 	}
 	var err error
-	if before, err = decodeRow(t, cols, before); err != nil {
-		return err
-	}
-	if after, err = decodeRow(t, cols, after); err != nil {
-		return err
+	if cols != nil {
+		if before, err = decodeRow(t, cols, before); err != nil {
+			return err
+		}
+		if after, err = decodeRow(t, cols, after); err != nil {
+			return err
+		}
 	}
 	if w := r.snap.window; w != nil && w.table == t.id {
 		w.touch(t.sch, before, after)
@@ -94,15 +123,15 @@ func (r *reader) change(ctx context.Context, t *table, cols []column, before, af
 	src := r.source(n)
 	switch {
 	case before == nil:
-		err = r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpCreate, After: after, Source: src})
+		err = r.stage(ctx, r.event(t.sch, schema.OpCreate, nil, after, &src))
 	case after == nil:
-		err = r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpDelete, Before: before, Source: src})
+		err = r.stage(ctx, r.event(t.sch, schema.OpDelete, before, nil, &src))
 	case !sameKey(t.sch, before, after):
-		if err = r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpDelete, Before: before, Source: src}); err == nil {
-			err = r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpCreate, After: after, Source: src})
+		if err = r.stage(ctx, r.event(t.sch, schema.OpDelete, before, nil, &src)); err == nil {
+			err = r.stage(ctx, r.event(t.sch, schema.OpCreate, nil, after, &src))
 		}
 	default:
-		err = r.stage(ctx, &schema.Event{Table: t.sch, Op: schema.OpUpdate, Before: before, After: after, Source: src})
+		err = r.stage(ctx, r.event(t.sch, schema.OpUpdate, before, after, &src))
 	}
 	if err != nil {
 		return err
@@ -111,6 +140,21 @@ func (r *reader) change(ctx context.Context, t *table, cols []column, before, af
 		return r.commit(ctx)
 	}
 	return nil
+}
+
+// eventChunk is how many change events share one allocation.
+const eventChunk = 64
+
+// event returns a new change event, allocated with others: an event is
+// never changed after it is staged, and lives until the sink is done.
+func (r *reader) event(sch *schema.Table, op schema.Op, before, after []any, src *schema.Source) *schema.Event {
+	if len(r.slab) == 0 {
+		r.slab = make([]schema.Event, eventChunk)
+	}
+	e := &r.slab[0]
+	r.slab = r.slab[1:]
+	*e = schema.Event{Table: sch, Op: op, Before: before, After: after, Source: *src}
+	return e
 }
 
 func decodeRow(t *table, cols []column, row []any) ([]any, error) {

@@ -48,6 +48,7 @@ type reader struct {
 	committed time.Time
 
 	snap *snapshotter
+	slab []schema.Event // events to hand out; see (*reader).event
 
 	lagPolled time.Time               // when pollLag last ran
 	estimated map[schema.TableID]bool // tables whose row estimate is recorded
@@ -307,8 +308,9 @@ func (r *reader) syncer(f *feed) (*replication.BinlogSyncer, *replication.Binlog
 		HeartbeatPeriod:  r.s.cfg.HeartbeatInterval,
 		DisableRetrySync: true,
 		// Events come through the feed, in batches, not one channel
-		// operation each.
+		// operation each, with their rows undecoded (binlogrows.go).
 		SynchronousEventHandler: f,
+		RowsEventDecodeFunc:     f.headerOnly,
 		Logger:                  r.s.log.With("component", "binlog"),
 	}
 	bs := replication.NewBinlogSyncer(cfg)
@@ -403,18 +405,20 @@ func (r *reader) streamError(err error) error {
 }
 
 // handleBatch handles events in order.
-func (r *reader) handleBatch(ctx context.Context, batch []*replication.BinlogEvent) error {
-	for _, ev := range batch {
+func (r *reader) handleBatch(ctx context.Context, batch []fed) error {
+	for i := range batch {
 		r.events++
-		if err := r.handle(ctx, ev); err != nil {
+		if err := r.handle(ctx, batch[i].ev, batch[i].rows); err != nil {
 			return err
 		}
+		batch[i] = fed{} // the feed reuses the slice: let the event go
 	}
 	return nil
 }
 
-// handle dispatches one binlog event.
-func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error {
+// handle dispatches one binlog event; body holds the undecoded rows of a
+// rows event.
+func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, body []byte) error {
 	h := ev.Header
 	var err error
 	switch e := ev.Event.(type) {
@@ -437,7 +441,7 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent) error 
 	case *replication.QueryEvent:
 		err = r.query(ctx, e, h)
 	case *replication.RowsEvent:
-		err = r.rows(ctx, e, h)
+		err = r.rows(ctx, e, h, body)
 	case *replication.XIDEvent:
 		r.advance(h)
 		err = r.endTx(ctx)

@@ -30,6 +30,9 @@ type mapped struct {
 	tme  *replication.TableMapEvent
 	t    *table
 	cols []column
+	// dec reads the rows straight from the binlog; nil when a column
+	// needs go-mysql's decoding. Built with the mapping.
+	dec *rowDecoder
 }
 
 // registry tracks the schema of every captured table and hands out
@@ -127,12 +130,12 @@ func (r *registry) adopt(t *table, cols []column, sch *schema.Table) *schema.Tab
 // resolve maps a binlog table map to its table and decoders. It returns a
 // nil table for tables that are not captured, and a non-nil schema when
 // the table map starts a new schema version.
-func (r *registry) resolve(tme *replication.TableMapEvent) (*table, []column, *schema.Table, error) {
+func (r *registry) resolve(tme *replication.TableMapEvent) (*table, *mapped, *schema.Table, error) {
 	if m := r.maps[tme.TableID]; m != nil && sameTableMap(m.tme, tme) {
 		if m.t == nil || m.t.skip {
 			return nil, nil, nil, nil
 		}
-		return m.t, m.cols, nil, nil
+		return m.t, m, nil, nil
 	}
 	id := schema.TableID{Database: string(tme.Schema), Name: string(tme.Table)}
 	if !r.included(id) {
@@ -168,11 +171,12 @@ func (r *registry) resolve(tme *replication.TableMapEvent) (*table, []column, *s
 		return nil, nil, nil, err
 	}
 	newSch := r.adopt(t, cols, sch)
-	r.maps[tme.TableID] = &mapped{tme: tme, t: t, cols: cols}
+	m := &mapped{tme: tme, t: t, cols: cols, dec: newRowDecoder(tme, cols)}
+	r.maps[tme.TableID] = m
 	if t.skip {
 		return nil, nil, nil, nil
 	}
-	return t, cols, newSch, nil
+	return t, m, newSch, nil
 }
 
 // invalidate forgets cached table maps of a table after DDL.

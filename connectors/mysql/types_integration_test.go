@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -395,13 +396,40 @@ func itSnapshot(t *testing.T, conn *client.Conn, cols []column) [][]any {
 
 // itBinlog reads the binlog from pos until it has n row images of the
 // table, decoding each table map with columnsFromTableMap (which must agree
-// with information_schema) and each image with fromBinlog.
+// with information_schema) and each image with fromBinlog. The reader's own
+// rowDecoder, which reads the same bytes without go-mysql's decoding, must
+// give the same images.
 func itBinlog(t *testing.T, ctx context.Context, m *harness.MariaDB, conn *client.Conn, pos gomysql.Position, info []column, n int) [][]any {
 	t.Helper()
 	charsets := itCollations(t, conn)
+	charsetOf := func(id uint64) (string, bool) { s, ok := charsets[id]; return s, ok }
+	// The rowDecoder's images of each rows event; the syncer parses ahead
+	// of the loop below, on its own goroutine.
+	var mu sync.Mutex
+	fast := map[*replication.RowsEvent][][]any{}
+	decodeFunc := func(e *replication.RowsEvent, data []byte) error {
+		p, err := e.DecodeHeader(data)
+		if err != nil {
+			return err
+		}
+		if cols, err := columnsFromTableMap(e.Table, charsetOf); err == nil && string(e.Table.Table) == "types" {
+			d := newRowDecoder(e.Table, cols)
+			if d == nil {
+				t.Errorf("no rowDecoder for the types table")
+			} else if rows, err := d.decode(schema.TableID{Name: "types"}, data[p:]); err != nil {
+				t.Errorf("rowDecoder: %v", err)
+			} else {
+				mu.Lock()
+				fast[e] = rows
+				mu.Unlock()
+			}
+		}
+		return e.DecodeData(p, data)
+	}
 	syncer := replication.NewBinlogSyncer(replication.BinlogSyncerConfig{
 		ServerID: 9999, Flavor: gomysql.MariaDBFlavor, Host: m.Host, Port: uint16(m.Port),
 		User: m.User, Password: m.Password, TimestampStringLocation: time.UTC,
+		RowsEventDecodeFunc: decodeFunc,
 	})
 	defer syncer.Close()
 	stream, err := syncer.StartSync(pos)
@@ -417,13 +445,14 @@ func itBinlog(t *testing.T, ctx context.Context, m *harness.MariaDB, conn *clien
 		}
 		switch e := ev.Event.(type) {
 		case *replication.TableMapEvent:
-			if cols, err = columnsFromTableMap(e, func(id uint64) (string, bool) { s, ok := charsets[id]; return s, ok }); err != nil {
+			if cols, err = columnsFromTableMap(e, charsetOf); err != nil {
 				t.Fatal(err)
 			}
 			for i := range info {
 				assertSameColumn(t, cols[i], info[i])
 			}
 		case *replication.RowsEvent:
+			first := len(images)
 			for _, row := range e.Rows {
 				vals := make([]any, len(row))
 				for i := range row {
@@ -433,6 +462,10 @@ func itBinlog(t *testing.T, ctx context.Context, m *harness.MariaDB, conn *clien
 				}
 				images = append(images, vals)
 			}
+			mu.Lock()
+			got := fast[e]
+			mu.Unlock()
+			itCompare(t, "rowDecoder", cols, got, images[first:])
 		}
 	}
 	return images
