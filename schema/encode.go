@@ -51,22 +51,74 @@ func AppendKey(b []byte, e *Event) ([]byte, error) {
 	if img == nil {
 		return b, fmt.Errorf("encode key %s: event %c has no image", e.Table.ID, e.Op)
 	}
-	return appendImage(b, e.Table, img, nil, e.Table.KeyIndex)
+	return appendImage(b, e.Table, img, nil, e.Table.KeyIndex, nil)
 }
 
-// Encoder appends envelopes like AppendEnvelope, reusing the encoded
-// source block across the events of one transaction and table (only the
-// row number differs). The zero value is ready; it is not safe for
-// concurrent use.
+// Encoder appends envelopes and keys like AppendEnvelope and AppendKey,
+// reusing what repeats: the encoded source block across the events of one
+// transaction and table (only the row number differs), and each table
+// version's column names as JSON keys. The zero value is ready; it is not
+// safe for concurrent use. Tables must not change once encoded.
 type Encoder struct {
 	src    Source
 	table  *Table
 	prefix []byte // the source block up to and including `"row":`
+	txID   []byte // `,"transaction":{"id":...}` of src, empty without a TxID
+	codes  map[*Table]*tableCode
+}
+
+// tableCode is what an Encoder keeps of one table version.
+type tableCode struct {
+	names [][]byte    // each column's name as a JSON key: `"name":`
+	kinds []valueCode // how each column's values are written
+}
+
+// valueCode picks a column's writer: the common kinds skip AppendValue's
+// dispatch.
+type valueCode uint8
+
+const (
+	codeOther  valueCode = iota // AppendTypedValue
+	codeInt                     // an int64 written as a number
+	codeString                  // a string written as a JSON string
+)
+
+// maxCodes bounds the table versions an Encoder remembers.
+const maxCodes = 1024
+
+func (enc *Encoder) code(t *Table) *tableCode {
+	if tc := enc.codes[t]; tc != nil {
+		return tc
+	}
+	if enc.codes == nil || len(enc.codes) >= maxCodes {
+		enc.codes = map[*Table]*tableCode{}
+	}
+	tc := &tableCode{names: make([][]byte, len(t.Columns)), kinds: make([]valueCode, len(t.Columns))}
+	for i, c := range t.Columns {
+		tc.names[i] = append(appendString(nil, c.Name), ':')
+		switch c.Type.Kind {
+		case KindInt8, KindInt16, KindInt32, KindInt64, KindTime, KindTimestamp:
+			tc.kinds[i] = codeInt
+		case KindDecimal, KindString, KindJSON, KindEnum, KindSet, KindUUID, KindTimeTZ, KindInet, KindMACAddr, KindVarBit:
+			tc.kinds[i] = codeString
+		}
+	}
+	enc.codes[t] = tc
+	return tc
 }
 
 // AppendEnvelope is the package's AppendEnvelope with the cache.
 func (enc *Encoder) AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
 	return appendEnvelope(b, e, now, enc)
+}
+
+// AppendKey is the package's AppendKey with the cache.
+func (enc *Encoder) AppendKey(b []byte, e *Event) ([]byte, error) {
+	img := e.KeyImage()
+	if img == nil {
+		return b, fmt.Errorf("encode key %s: event %c has no image", e.Table.ID, e.Op)
+	}
+	return appendImage(b, e.Table, img, nil, e.Table.KeyIndex, enc.code(e.Table))
 }
 
 // AppendEnvelope appends the Debezium-compatible JSON value of an event:
@@ -82,12 +134,16 @@ func AppendEnvelope(b []byte, e *Event, now time.Time) ([]byte, error) {
 
 func appendEnvelope(b []byte, e *Event, now time.Time, enc *Encoder) ([]byte, error) {
 	var err error
+	var tc *tableCode
+	if enc != nil {
+		tc = enc.code(e.Table)
+	}
 	b = append(b, `{"before":`...)
-	if b, err = appendImage(b, e.Table, e.Before, nil, nil); err != nil {
+	if b, err = appendImage(b, e.Table, e.Before, nil, nil, tc); err != nil {
 		return b, err
 	}
 	b = append(b, `,"after":`...)
-	if b, err = appendImage(b, e.Table, e.After, e.Unchanged, nil); err != nil {
+	if b, err = appendImage(b, e.Table, e.After, e.Unchanged, nil, tc); err != nil {
 		return b, err
 	}
 	b = appendSource(b, e, enc)
@@ -95,12 +151,19 @@ func appendEnvelope(b []byte, e *Event, now time.Time, enc *Encoder) ([]byte, er
 	b = append(b, byte(e.Op))
 	b = append(b, `","ts_ms":`...)
 	b = strconv.AppendInt(b, now.UnixMilli(), 10)
-	if e.Source.TxID != "" {
-		b = append(b, `,"transaction":{"id":`...)
-		b = appendString(b, e.Source.TxID)
-		b = append(b, '}')
+	switch {
+	case enc != nil:
+		b = append(b, enc.txID...) // set by appendSource
+	case e.Source.TxID != "":
+		b = appendTxID(b, e.Source.TxID)
 	}
 	return append(b, '}'), nil
+}
+
+func appendTxID(b []byte, id string) []byte {
+	b = append(b, `,"transaction":{"id":`...)
+	b = appendString(b, id)
+	return append(b, '}')
 }
 
 func appendSource(b []byte, e *Event, enc *Encoder) []byte {
@@ -112,6 +175,10 @@ func appendSource(b []byte, e *Event, enc *Encoder) []byte {
 		if enc.prefix == nil || enc.table != e.Table || enc.src != key {
 			enc.src, enc.table = key, e.Table
 			enc.prefix = appendSourcePrefix(enc.prefix[:0], e)
+			enc.txID = enc.txID[:0]
+			if key.TxID != "" {
+				enc.txID = appendTxID(enc.txID, key.TxID)
+			}
 		}
 		b = append(b, enc.prefix...)
 	}
@@ -178,7 +245,8 @@ func appendSourcePrefix(b []byte, e *Event) []byte {
 
 // appendImage appends an image as a JSON object, or null. When only is not
 // nil it lists the column positions to write; unchanged columns are left out.
-func appendImage(b []byte, t *Table, img []any, unchanged []bool, only []int) ([]byte, error) {
+// tc, when not nil, holds the table's encoded names and value writers.
+func appendImage(b []byte, t *Table, img []any, unchanged []bool, only []int, tc *tableCode) ([]byte, error) {
 	if img == nil {
 		return append(b, "null"...), nil
 	}
@@ -186,39 +254,51 @@ func appendImage(b []byte, t *Table, img []any, unchanged []bool, only []int) ([
 		return b, fmt.Errorf("encode %s v%d: image has %d values for %d columns", t.ID, t.Version, len(img), len(t.Columns))
 	}
 	b = append(b, '{')
+	n := len(img)
+	if only != nil {
+		n = len(only)
+	}
 	first := true
-	write := func(i int) error {
+	for j := range n {
+		i := j
+		if only != nil {
+			i = only[j]
+		}
 		if unchanged != nil && unchanged[i] {
-			return nil
+			continue
 		}
 		if !first {
 			b = append(b, ',')
 		}
 		first = false
-		c := &t.Columns[i]
-		b = appendString(b, c.Name)
-		b = append(b, ':')
 		var err error
-		b, err = AppendTypedValue(b, c.Type, img[i])
+		if tc == nil {
+			b = append(appendString(b, t.Columns[i].Name), ':')
+			b, err = AppendTypedValue(b, t.Columns[i].Type, img[i])
+		} else {
+			b = append(b, tc.names[i]...)
+			b, err = appendCoded(b, tc.kinds[i], t.Columns[i].Type, img[i])
+		}
 		if err != nil {
-			return fmt.Errorf("encode %s.%s: %w", t.ID, c.Name, err)
-		}
-		return nil
-	}
-	if only != nil {
-		for _, i := range only {
-			if err := write(i); err != nil {
-				return b, err
-			}
-		}
-	} else {
-		for i := range img {
-			if err := write(i); err != nil {
-				return b, err
-			}
+			return b, fmt.Errorf("encode %s.%s: %w", t.ID, t.Columns[i].Name, err)
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendCoded is AppendTypedValue with the common kinds first.
+func appendCoded(b []byte, code valueCode, t Type, v any) ([]byte, error) {
+	switch code {
+	case codeInt:
+		if x, ok := v.(int64); ok {
+			return strconv.AppendInt(b, x, 10), nil
+		}
+	case codeString:
+		if x, ok := v.(string); ok {
+			return appendString(b, x), nil
+		}
+	}
+	return AppendTypedValue(b, t, v)
 }
 
 // AppendValue appends the JSON form of one value of the given kind. A nil

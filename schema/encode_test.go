@@ -218,11 +218,23 @@ func TestEncoderMatchesAppendEnvelope(t *testing.T) {
 		{Table: b, Op: OpCreate, After: []any{int64(2), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-1", Row: 2}},
 		{Table: b, Op: OpCreate, After: []any{int64(3), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-2", Row: 0}},
 		{Table: a, Op: OpRead, After: []any{int64(3), nil, int64(1), int64(0)}, Source: Source{Connector: "mysql", Snapshot: true}},
+		{Table: a, Op: OpUpdate, Before: []any{int64(3), nil, int64(1), int64(0)}, After: []any{int64(3), "x\"y", int64(2), int64(0)},
+			Source: Source{Connector: "mysql", GTID: "0-1-3", TxID: "0-1-3"}},
+		{Table: a, Op: OpDelete, Before: []any{int64(3), "x", int64(2), int64(0)}, Source: Source{Connector: "mysql", GTID: "0-1-3", TxID: "0-1-3", Row: 1}},
+		{Table: b, Op: OpCreate, After: []any{int64(4), "z", int64(1), int64(0)}, Source: Source{Connector: "postgresql", LSN: 7, TxID: "77"}},
+		{Table: b, Op: OpUpdate, After: []any{int64(4), nil, int64(1), int64(0)}, Unchanged: []bool{false, true, false, false},
+			Source: Source{Connector: "postgresql", LSN: 8, TxID: "78"}},
+		{Table: b, Op: OpCreate, After: []any{int64(5), "w", int64(1), int64(0)}, Source: Source{Connector: "postgresql", LSN: 9}},
 	} {
 		got, err1 := enc.AppendEnvelope(nil, &e, now)
 		want, err2 := AppendEnvelope(nil, &e, now)
 		if err1 != nil || err2 != nil || string(got) != string(want) {
 			t.Errorf("event %d: encoder %s (%v), want %s (%v)", i, got, err1, want, err2)
+		}
+		got, err1 = enc.AppendKey(nil, &e)
+		want, err2 = AppendKey(nil, &e)
+		if err1 != nil || err2 != nil || string(got) != string(want) {
+			t.Errorf("event %d: encoder key %s (%v), want %s (%v)", i, got, err1, want, err2)
 		}
 	}
 }
