@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,9 +28,50 @@ type job struct {
 // the broadcast header is a truncate to send to every partition.
 type rendered struct {
 	recs    []*kgo.Record
+	arena   *arena // holds the records' keys and values
 	barrier chan error
 	err     error
 }
+
+// arena holds the keys and values of one rendered batch. It goes back to
+// its pool once the broker has acknowledged every record produced from it
+// (and the sequencer has let go of it).
+type arena struct {
+	buf  []byte
+	refs atomic.Int64
+	p    *Publisher
+	done func(*kgo.Record, error) // a.ack, bound once
+}
+
+func (p *Publisher) newArena() *arena {
+	if a, ok := p.arenas.Get().(*arena); ok {
+		return a
+	}
+	a := &arena{p: p, buf: make([]byte, 0, 64<<10)}
+	a.done = a.ack
+	return a
+}
+
+// ack is the promise of every record of the arena.
+func (a *arena) ack(r *kgo.Record, err error) {
+	if err != nil {
+		a.p.fail(fmt.Errorf("produce to %s: %w", r.Topic, err))
+	}
+	a.release()
+}
+
+func (a *arena) release() {
+	if a.refs.Add(-1) == 0 && cap(a.buf) <= maxArena {
+		a.buf = a.buf[:0]
+		a.p.arenas.Put(a)
+	}
+}
+
+// maxArena is the largest arena kept for reuse.
+const maxArena = 4 << 20
+
+// recordChunk is how many records share one allocation.
+const recordChunk = 64
 
 func (p *Publisher) startPipeline() {
 	ctx, stop := context.WithCancel(context.Background())
@@ -51,6 +93,20 @@ type renderer struct {
 	// now is the envelopes' ts_ms clock, read once per nowEvery events.
 	now    time.Time
 	nowAge int
+	// recs are records to hand out; see record.
+	recs []kgo.Record
+	a    *arena // the arena of the batch being rendered
+}
+
+// record returns a new record, allocated with others. Records live until
+// the broker acknowledges them.
+func (r *renderer) record() *kgo.Record {
+	if len(r.recs) == 0 {
+		r.recs = make([]kgo.Record, recordChunk)
+	}
+	rec := &r.recs[0]
+	r.recs = r.recs[1:]
+	return rec
 }
 
 // nowEvery is how many events share one reading of the clock.
@@ -70,6 +126,11 @@ func (r *renderer) run(ctx context.Context) {
 func (r *renderer) render(items []item) rendered {
 	var out rendered
 	out.recs = make([]*kgo.Record, 0, len(items)+8)
+	r.a = r.p.newArena()
+	// The sequencer's reference: it lets go once it has produced the
+	// batch's records.
+	r.a.refs.Store(1)
+	out.arena = r.a
 	for _, it := range items {
 		var err error
 		switch {
@@ -82,9 +143,10 @@ func (r *renderer) render(items []item) rendered {
 		}
 		if err != nil {
 			out.err = err
-			return out
+			break
 		}
 	}
+	r.a = nil
 	return out
 }
 
@@ -99,21 +161,32 @@ func (r *renderer) event(recs []*kgo.Record, e *schema.Event) ([]*kgo.Record, er
 	if r.nowAge--; r.nowAge <= 0 {
 		r.now, r.nowAge = time.Now(), nowEvery
 	}
-	// Records keep their slices until acked; done returns them to bufs.
-	val, err := r.enc.AppendEnvelope(r.p.buffer(), e, r.now)
-	if err != nil {
+	// Keys and values are slices of the batch's arena, which stays until
+	// every record is acked. When the arena grows, the slices already
+	// taken keep the old array.
+	a := r.a
+	start := len(a.buf)
+	var err error
+	if a.buf, err = r.enc.AppendEnvelope(a.buf, e, r.now); err != nil {
 		return recs, err
 	}
+	val := a.buf[start:len(a.buf):len(a.buf)]
+	rec := r.record()
 	if e.Op == schema.OpTruncate {
-		return append(recs, &kgo.Record{Topic: topic, Key: []byte(truncateKey), Value: val, Partition: -1, Headers: broadcastHeader}), nil
+		*rec = kgo.Record{Topic: topic, Key: []byte(truncateKey), Value: val, Partition: -1, Headers: broadcastHeader}
+		return append(recs, rec), nil
 	}
-	key, err := schema.AppendKey(make([]byte, 0, 32), e)
-	if err != nil {
+	start = len(a.buf)
+	if a.buf, err = r.enc.AppendKey(a.buf, e); err != nil {
 		return recs, err
 	}
-	recs = append(recs, &kgo.Record{Topic: topic, Key: key, Value: val})
+	key := a.buf[start:len(a.buf):len(a.buf)]
+	*rec = kgo.Record{Topic: topic, Key: key, Value: val}
+	recs = append(recs, rec)
 	if e.Op == schema.OpDelete {
-		recs = append(recs, &kgo.Record{Topic: topic, Key: key})
+		tomb := r.record()
+		*tomb = kgo.Record{Topic: topic, Key: key}
+		recs = append(recs, tomb)
 	}
 	return recs, nil
 }
@@ -150,10 +223,11 @@ func (p *Publisher) sequence(ctx context.Context) {
 			p.fail(res.err)
 		}
 		if p.err() == nil {
-			if err := p.produceAll(ctx, res.recs); err != nil {
+			if err := p.produceAll(ctx, res.recs, res.arena); err != nil {
 				p.fail(err)
 			}
 		}
+		res.arena.release()
 		if res.barrier != nil {
 			res.barrier <- p.err()
 		}
@@ -161,17 +235,30 @@ func (p *Publisher) sequence(ctx context.Context) {
 }
 
 // produceAll produces records in order, creating topics first and sending
-// each truncate to every partition.
-func (p *Publisher) produceAll(ctx context.Context, recs []*kgo.Record) error {
+// each truncate to every partition. Each record holds a reference to the
+// arena until it is acked.
+func (p *Publisher) produceAll(ctx context.Context, recs []*kgo.Record, a *arena) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	var (
+		topic string
+		parts int32
+	)
 	for _, r := range recs {
-		parts, err := p.ensureTopic(ctx, r.Topic, p.cfg.Partitions, nil)
-		if err != nil {
-			return err
-		}
-		if r.Partition != -1 {
-			if err := p.produce(ctx, r); err != nil {
+		if r.Topic != topic || parts == 0 {
+			var err error
+			if parts, err = p.ensureTopic(ctx, r.Topic, p.cfg.Partitions, nil); err != nil {
 				return err
 			}
+			topic = r.Topic
+		}
+		if r.Partition != -1 {
+			a.refs.Add(1)
+			p.cl.Produce(ctx, r, a.done)
 			continue
 		}
 		// A truncate goes to every partition, so that each partition's
@@ -179,9 +266,8 @@ func (p *Publisher) produceAll(ctx context.Context, recs []*kgo.Record) error {
 		for i := range parts {
 			c := *r
 			c.Partition = i
-			if err := p.produce(ctx, &c); err != nil {
-				return err
-			}
+			a.refs.Add(1)
+			p.cl.Produce(ctx, &c, a.done)
 		}
 	}
 	return nil

@@ -71,7 +71,7 @@ type Publisher struct {
 	topics map[string]int32 // partition counts of topics known to exist
 	inTxn  bool
 	events int       // events added since the last commit, for Metrics
-	bufs   sync.Pool // value buffers, returned when their record is acked
+	arenas sync.Pool // *arena, returned when their records are acked
 
 	mu      sync.Mutex
 	prodErr error
@@ -181,12 +181,12 @@ const batchSize = 256
 // enqueue adds an item to the batch being filled and hands the batch over
 // when it is full or ends with a barrier.
 func (p *Publisher) enqueue(ctx context.Context, it item) error {
-	if err := p.err(); err != nil {
-		return err
-	}
 	p.batch = append(p.batch, it)
 	if len(p.batch) < batchSize && it.barrier == nil {
 		return nil
+	}
+	if err := p.err(); err != nil {
+		return err
 	}
 	j := job{items: p.batch, out: make(chan rendered, 1)}
 	p.batch = make([]item, 0, batchSize)
@@ -299,18 +299,7 @@ func (p *Publisher) produce(ctx context.Context, r *kgo.Record) error {
 func (p *Publisher) done(r *kgo.Record, err error) {
 	if err != nil {
 		p.fail(fmt.Errorf("produce to %s: %w", r.Topic, err))
-		return
 	}
-	if r.Value != nil && r.Headers == nil {
-		p.bufs.Put(r.Value[:0])
-	}
-}
-
-func (p *Publisher) buffer() []byte {
-	if b, ok := p.bufs.Get().([]byte); ok {
-		return b
-	}
-	return make([]byte, 0, 512)
 }
 
 // Schemas reads every committed schema version from the schema topic, in
