@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -740,8 +741,13 @@ func textBytes(c *column, b []byte) (any, error) {
 	return out, nil
 }
 
-// textMember copies the protocol's text of an ENUM or SET value.
+// textMember copies the protocol's text of an ENUM or SET value, which the
+// utf8mb4 connection gives as UTF-8; anything else is refused rather than
+// published as a string the Kafka encoding would alter.
 func textMember(_ *column, b []byte) (any, error) {
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("member text %q is not UTF-8", b)
+	}
 	return string(b), nil
 }
 
