@@ -40,6 +40,9 @@ var errShort = errors.New("pgoutput message too short")
 // its slices. In a streamed transaction the message carries the xid of the
 // (sub)transaction after its type byte.
 func parseChange(b []byte, streamed bool, c *change) error {
+	if len(b) == 0 {
+		return errShort
+	}
 	c.op, c.oldKind = b[0], 0
 	c.old, c.new = c.old[:0], c.new[:0]
 	p := b[1:]

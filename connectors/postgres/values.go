@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -32,7 +33,23 @@ var sessionParams = map[string]string{
 	"client_encoding":    "UTF8",
 }
 
-func decText(b []byte) (any, error) { return string(b), nil }
+// decText takes text as it is. pgoutput sends text in the database's
+// encoding, so a SQL_ASCII database can hold bytes that are not UTF-8;
+// they are refused, since the Kafka encoding would replace them.
+func decText(b []byte) (any, error) {
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("text %q is not valid UTF-8 (a SQL_ASCII database?); the reader captures UTF-8 text only", truncate(b, 40))
+	}
+	return string(b), nil
+}
+
+// truncate returns at most n bytes of b.
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
 
 func decBool(b []byte) (any, error) {
 	switch string(b) {
