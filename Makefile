@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X main.Version=$(VERSION)
 # The 2 cores are shared by the servers, the broker and the tests.
 TESTFLAGS ?= -count=1 -timeout 15m -p 2
 
-.PHONY: all deps build test test-unit test-integration vet demo bench bench-mysql bench-postgres bench-lake chaos clean
+.PHONY: all deps build test test-unit test-integration vet demo bench bench-mysql bench-postgres bench-lake chaos fuzz fuzz-short clean
 
 all: build
 
@@ -33,6 +33,22 @@ vet:
 
 test: deps vet
 	$(GO) test $(TESTFLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz-short
+
+# Fuzz targets as package:Func. `go test` runs their seed corpora
+# (testdata/fuzz/) as plain tests; `make fuzz` fuzzes each for FUZZTIME;
+# `make test` fuzzes the fast ones for 3s each (FUZZ_SHORT).
+FUZZTIME    ?= 45s
+FUZZ_SHORT  := ./config/:FuzzParseSource ./config/:FuzzParseLake ./schema/:FuzzDecodeValue ./schema/:FuzzDecodeEnvelope \
+               ./connectors/mysql/:FuzzMySQLValue ./connectors/postgres/:FuzzPGValue ./connectors/postgres/:FuzzParseChange
+FUZZ_ALL    := $(FUZZ_SHORT) ./connectors/mysql/:FuzzParseMembers ./lake/compactor/:FuzzScanEnvelope
+
+fuzz:
+	@for t in $(FUZZ_ALL); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -count=1 -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_ALL="$(FUZZ_SHORT)" FUZZTIME=3s
 
 test-unit:
 	$(GO) test $(TESTFLAGS) -short ./config/ ./schema/ ./connectors/... ./lake/...
