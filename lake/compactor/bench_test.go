@@ -2,6 +2,8 @@ package compactor
 
 import (
 	"context"
+	"os"
+	"runtime/pprof"
 	"syscall"
 	"testing"
 	"time"
@@ -58,6 +60,7 @@ func benchCompactor(b *testing.B, updates bool) {
 		s.commit()
 		end := endOffsets(b, brokers, "src.shop.items")
 
+		stopProfile := startProfile(b)
 		cpu0, wall0 := cpuTime(), time.Now()
 		c := New(Config{Brokers: brokers, Group: "bench", Interval: time.Second, MaxRows: 100_000, Lake: l,
 			Sources: []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}}})
@@ -68,6 +71,7 @@ func benchCompactor(b *testing.B, updates bool) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+		stopProfile()
 		cancel()
 		<-done
 		b.ReportMetric(benchRows/cpu.Seconds(), "rows/cpu-s")
@@ -75,6 +79,27 @@ func benchCompactor(b *testing.B, updates bool) {
 		l.Close()
 		s.pub.Close()
 		cluster.Close()
+	}
+}
+
+// startProfile writes a CPU profile of the measured part of a benchmark
+// to $BENCH_CPUPROFILE, when set (go test -cpuprofile would include the
+// setup); the returned function stops it.
+func startProfile(b *testing.B) func() {
+	path := os.Getenv("BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 

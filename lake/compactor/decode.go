@@ -23,11 +23,72 @@ type envelope struct {
 		Version   int         `json:"schema_version"`
 		GTID      string      `json:"gtid"`
 		File      string      `json:"file"`
-		Pos       json.Number `json:"pos"`
-		LSN       json.Number `json:"lsn"`
-		Row       json.Number `json:"row"`
-		Unchanged []string    `json:"unchanged"`
+		Pos       rawNumber `json:"pos"`
+		LSN       rawNumber `json:"lsn"`
+		Row       rawNumber `json:"row"`
+		Unchanged []string  `json:"unchanged"`
 	} `json:"source"`
+}
+
+// rawNumber is the text of a JSON number. The scanner points it into the
+// Kafka value, which outlives the envelope; encoding/json gets a copy.
+type rawNumber []byte
+
+// UnmarshalJSON takes a number, or a string holding one, as json.Number
+// does; null leaves n as it is.
+func (n *rawNumber) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		b = []byte(s)
+	}
+	if !isNumber(b) {
+		return fmt.Errorf("%s is not a number", b)
+	}
+	*n = append(rawNumber(nil), b...)
+	return nil
+}
+
+// isNumber reports whether b is a JSON number literal.
+func isNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 // decodeEnvelope decodes what schema.PeekEnvelope does, in one
@@ -49,19 +110,19 @@ func (e *envelope) tableID() schema.TableID {
 	return schema.TableID{Database: e.Source.DB, Name: e.Source.Table}
 }
 
-// images decodes the before and after images with the envelope's schema
-// version t, as schema.DecodeEnvelope does; names maps t's column names to
-// positions.
-func (e *envelope) images(t *schema.Table, names map[string]int) (*schema.Envelope, error) {
-	out := &schema.Envelope{Op: e.op(), Unchanged: e.Source.Unchanged, SchemaVersion: e.Source.Version, Database: e.Source.DB, Table: e.Source.Table}
+// images decodes the before and after images into out with the
+// envelope's schema version t, as schema.DecodeEnvelope does; c is t's
+// codec.
+func (e *envelope) images(t *schema.Table, c *tableCodec, out *schema.Envelope) error {
+	*out = schema.Envelope{Op: e.op(), Unchanged: e.Source.Unchanged, SchemaVersion: e.Source.Version, Database: e.Source.DB, Table: e.Source.Table}
 	var err error
-	if out.Before, err = scanImage(e.Before, t, names); err != nil {
-		return nil, fmt.Errorf("decode before: %w", err)
+	if out.Before, err = scanImage(e.Before, t, c); err != nil {
+		return fmt.Errorf("decode before: %w", err)
 	}
-	if out.After, err = scanImage(e.After, t, names); err != nil {
-		return nil, fmt.Errorf("decode after: %w", err)
+	if out.After, err = scanImage(e.After, t, c); err != nil {
+		return fmt.Errorf("decode after: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // meta returns the metadata columns' values from the source block.
@@ -71,20 +132,32 @@ func (e *envelope) meta() lake.RowMeta {
 	if s.TsMs != 0 {
 		m.CommitTime = time.UnixMilli(s.TsMs).UTC()
 	}
-	var pos string
+	pos := make([]byte, 0, 64)
 	switch {
 	case s.GTID != "":
-		pos = s.GTID
+		pos = append(pos, s.GTID...)
 	case s.File != "":
-		pos = s.File + ":" + s.Pos.String()
-	case s.LSN != "":
-		if lsn, err := strconv.ParseUint(s.LSN.String(), 10, 64); err == nil {
-			pos = fmt.Sprintf("%X/%X", lsn>>32, uint32(lsn))
+		pos = append(append(append(pos, s.File...), ':'), s.Pos...)
+	case len(s.LSN) > 0:
+		if lsn, err := strconv.ParseUint(string(s.LSN), 10, 64); err == nil {
+			pos = appendHex(append(appendHex(pos, lsn>>32), '/'), uint64(uint32(lsn)))
 		}
 	}
-	if s.Row != "" {
-		pos += "#" + s.Row.String()
+	if len(s.Row) > 0 {
+		pos = append(append(pos, '#'), s.Row...)
 	}
-	m.Position = pos
+	m.Position = string(pos)
 	return m
+}
+
+// appendHex appends n in upper-case hexadecimal, as Postgres writes LSNs.
+func appendHex(b []byte, n uint64) []byte {
+	start := len(b)
+	b = strconv.AppendUint(b, n, 16)
+	for i := start; i < len(b); i++ {
+		if b[i] >= 'a' {
+			b[i] -= 'a' - 'A'
+		}
+	}
+	return b
 }

@@ -22,18 +22,20 @@ func TestScanEnvelope(t *testing.T) {
 		{Name: "m", Type: schema.Type{Kind: schema.KindMap}, Nullable: true},
 		{Name: "iv", Type: schema.Type{Kind: schema.KindInterval}, Nullable: true},
 		{Name: "weird \"name\"", Type: schema.Type{Kind: schema.KindBool}, Nullable: true},
+		{Name: "day", Type: schema.Type{Kind: schema.KindDate}, Nullable: true},
+		{Name: "at", Type: schema.Type{Kind: schema.KindTimestamp}, Nullable: true},
 	}}
 	if err := tbl.Prepare(); err != nil {
 		t.Fatal(err)
 	}
 	full := []any{int64(-7), "tab\t \"quote\" é 🚀 \\ \u2028", "-12.50", []byte{0, 1, 255}, 1.5e300, int64(1700000000123456),
-		[]any{int64(1), nil, []any{int64(2)}}, map[string]any{"k": "v", "n": nil}, schema.Interval{Months: 14, Days: -3, Micros: 4_500_000}, true}
-	nulls := []any{int64(8), nil, nil, nil, nil, nil, nil, nil, nil, nil}
+		[]any{int64(1), nil, []any{int64(2)}}, map[string]any{"k": "v", "n": nil}, schema.Interval{Months: 14, Days: -3, Micros: 4_500_000}, true, int32(-719162), int64(-62135596800000000)}
+	nulls := []any{int64(8), nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}
 	src := schema.Source{Connector: "postgresql", Name: "n", LSN: 0x16B374D848, TxID: "77", Row: 3, CommitTime: time.UnixMilli(1700000000000)}
 	mysql := schema.Source{Connector: "mysql", Name: "n", GTID: "0-1-9", File: "bin.01", Pos: 4, Row: 1}
 	events := []*schema.Event{
 		{Table: tbl, Op: schema.OpCreate, After: full, Source: src},
-		{Table: tbl, Op: schema.OpUpdate, Before: nulls, After: full, Unchanged: []bool{false, true, false, false, false, false, false, false, false, false}, Source: src},
+		{Table: tbl, Op: schema.OpUpdate, Before: nulls, After: full, Unchanged: []bool{false, true, false, false, false, false, false, false, false, false, false, false}, Source: src},
 		{Table: tbl, Op: schema.OpDelete, Before: full, Source: mysql},
 		{Table: tbl, Op: schema.OpRead, After: nulls, Source: schema.Source{Connector: "mysql", File: "bin.02", Pos: 99, Snapshot: true}},
 		{Table: tbl, Op: schema.OpTruncate, Source: mysql},
@@ -56,8 +58,8 @@ func TestScanEnvelope(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(env, slow) {
 			t.Errorf("%c: scanned %+v, encoding/json %+v (%v)", e.Op, env, slow, err)
 		}
-		got, err := env.images(tbl, names)
-		if err != nil {
+		got := &schema.Envelope{}
+		if err := env.images(tbl, names, got); err != nil {
 			t.Fatalf("%c: %v", e.Op, err)
 		}
 		if !reflect.DeepEqual(got.Before, want.Before) || !reflect.DeepEqual(got.After, want.After) || !reflect.DeepEqual(got.Unchanged, want.Unchanged) {
@@ -65,6 +67,41 @@ func TestScanEnvelope(t *testing.T) {
 		}
 		if env.tableID() != tbl.ID || env.Source.Version != 3 || env.op() != e.Op {
 			t.Errorf("%c: header %+v", e.Op, env.Source)
+		}
+		if m, sm := env.meta(), slow.meta(); m != sm {
+			t.Errorf("%c: meta %+v, encoding/json %+v", e.Op, m, sm)
+		}
+	}
+	// The position metadata column of each source.
+	for _, c := range []struct {
+		src  schema.Source
+		want string
+	}{
+		{src, "16/B374D848#3"},
+		{mysql, "0-1-9#1"},
+		{schema.Source{Connector: "mysql", File: "bin.02", Pos: 99, Row: 7}, "bin.02:99#7"},
+	} {
+		raw, err := schema.AppendEnvelope(nil, &schema.Event{Table: tbl, Op: schema.OpCreate, After: nulls, Source: c.src}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var es envelopeScanner
+		es.scan([]byte(`{"op":"c","source":{"db":"x","gtid":"0-1-1","row":0}}`)) // a previous envelope
+		env, err := es.scan(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := env.meta().Position; got != c.want {
+			t.Errorf("position %q, want %q", got, c.want)
+		}
+		if env.Source.DB != tbl.ID.Database {
+			t.Errorf("db %q after another envelope", env.Source.DB)
+		}
+	}
+	var es envelopeScanner
+	for _, v := range []string{`{"op":"c","source":{"pos":"x"}}`, `{"op":"c","source":{"row":1x}}`, `{"op":"c","source":{"row":-}}`} {
+		if _, err := es.scan([]byte(v)); err == nil {
+			t.Errorf("scan(%s) accepted it", v)
 		}
 	}
 	for _, bad := range []string{``, `{`, `{"op":"c"`, `[1]`, `{"op":"cc","source":{}}`, `{"op":1}`} {
@@ -75,7 +112,12 @@ func TestScanEnvelope(t *testing.T) {
 	if _, err := scanImage([]byte(`{"nope":1}`), tbl, names); err == nil {
 		t.Error("an unknown column was accepted")
 	}
-	if _, err := scanImage([]byte(`{"id":"x"}`), tbl, names); err == nil {
-		t.Error("a string for an int64 column was accepted")
+	for _, bad := range []string{`{"id":"x"}`, `{"id":1.5}`, `{"id":99999999999999999999}`, `{"id":1,"day":4294967296}`, `{"id":1,"at":true}`} {
+		if _, err := scanImage([]byte(bad), tbl, names); err == nil {
+			t.Errorf("scanImage(%s) accepted it", bad)
+		}
+	}
+	if img, err := scanImage([]byte(`{"day":3,"id":2,"at":null}`), tbl, names); err != nil || img[0] != int64(2) || img[10] != int32(3) || img[11] != nil {
+		t.Errorf("columns out of order: %#v, %v", img, err)
 	}
 }

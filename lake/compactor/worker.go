@@ -45,6 +45,14 @@ type worker struct {
 	held       map[int32][]*kgo.Record
 	truncTable *schema.Table
 	cols       columnIndex
+	scanner    envelopeScanner
+	images     schema.Envelope
+	// lastSchema is the schema version of the last record.
+	lastSchema struct {
+		id      schema.TableID
+		version int
+		t       *schema.Table
+	}
 	// halted is set once the worker stops applying records: bad input or
 	// a failure that ends the session.
 	halted error
@@ -233,24 +241,14 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		w.next[r.Partition] = r.Offset + 1 // tombstone
 		return nil
 	}
-	env, err := scanEnvelope(r.Value)
+	env, err := w.scanner.scan(r.Value)
 	if err != nil {
 		return badInput{err}
 	}
-	t, err := w.src.schemas.lookup(ctx, env.tableID(), env.Source.Version)
+	t, err := w.schemaOf(ctx, env)
 	if err != nil {
-		if errors.Is(err, ErrUnknownSchema) {
-			return badInput{err}
-		}
 		return err
 	}
-	if own := schema.TopicName(w.src.cfg.TopicPrefix, t.ID); own != w.topic {
-		return badInput{fmt.Errorf("a change of table %s, whose topic is %s", t.ID, own)}
-	}
-	if w.table != (schema.TableID{}) && t.ID != w.table {
-		return badInput{fmt.Errorf("topic carries table %s after table %s", t.ID, w.table)}
-	}
-	w.table = t.ID
 	if env.op() == schema.OpTruncate {
 		w.barrier[r.Partition] = r.Offset
 		w.truncTable = t
@@ -259,8 +257,8 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		}
 		return nil
 	}
-	full, err := env.images(t, w.cols.of(t))
-	if err != nil {
+	full := &w.images
+	if err := env.images(t, w.cols.of(t), full); err != nil {
 		return badInput{err}
 	}
 	if w.acc.table != nil && w.acc.table != t && w.acc.records > 0 {
@@ -279,6 +277,32 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		return w.flushErr(ctx)
 	}
 	return nil
+}
+
+// schemaOf returns the schema version of an envelope, checking that the
+// table belongs to the topic; the last version found is kept, since
+// consecutive records nearly always share it.
+func (w *worker) schemaOf(ctx context.Context, env *envelope) (*schema.Table, error) {
+	id, version := env.tableID(), env.Source.Version
+	if l := &w.lastSchema; l.t != nil && l.version == version && l.id == id {
+		return l.t, nil
+	}
+	t, err := w.src.schemas.lookup(ctx, id, version)
+	if err != nil {
+		if errors.Is(err, ErrUnknownSchema) {
+			return nil, badInput{err}
+		}
+		return nil, err
+	}
+	if own := schema.TopicName(w.src.cfg.TopicPrefix, t.ID); own != w.topic {
+		return nil, badInput{fmt.Errorf("a change of table %s, whose topic is %s", t.ID, own)}
+	}
+	if w.table != (schema.TableID{}) && t.ID != w.table {
+		return nil, badInput{fmt.Errorf("topic carries table %s after table %s", t.ID, w.table)}
+	}
+	w.table = t.ID
+	w.lastSchema.id, w.lastSchema.version, w.lastSchema.t = id, version, t
+	return t, nil
 }
 
 // truncate applies a truncate once every partition has reached it: the

@@ -140,12 +140,16 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writerProps are the Parquet settings of every file the compactor writes.
+// writerProps are the Parquet settings of every file the compactor writes:
+// zstd at its fastest level, statistics for the engines' pruning, and
+// dictionary encoding except for the source position, which differs on
+// almost every row (its dictionary would only be built and dropped).
 var writerProps = parquet.NewWriterProperties(
 	parquet.WithCompression(compress.Codecs.Zstd),
 	parquet.WithCompressionLevel(1),
 	parquet.WithStats(true),
 	parquet.WithMaxRowGroupLength(128<<10),
+	parquet.WithDictionaryFor(ColPosition, false),
 )
 
 // writeParquet writes one record batch as a Parquet file at path and

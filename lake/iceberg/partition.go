@@ -41,14 +41,43 @@ func (w *Table) partitioner(src *schema.Table) (partitionFunc, error) {
 	}
 	kind := src.Columns[ci].Type.Kind
 	tr := pf.Transform
+	// Rows of the same hour share a partition under every time transform,
+	// so the path and values are worked out once per hour seen.
+	type partition struct {
+		path   string
+		values map[int]any
+	}
+	byHour := map[int64]partition{}
 	return func(row []any) (string, map[int]any, error) {
+		hour, hasHour := hourOf(row[ci])
+		if p, ok := byHour[hour]; ok && hasHour {
+			return p.path, p.values, nil
+		}
 		v, err := transformTime(tr, kind, row[ci])
 		if err != nil {
 			return "", nil, fmt.Errorf("partition column %s: %w", field.Name, err)
 		}
-		values := map[int]any{pf.FieldID: v}
-		return pf.Name + "=" + humanPartition(tr, v), values, nil
+		p := partition{pf.Name + "=" + humanPartition(tr, v), map[int]any{pf.FieldID: v}}
+		if hasHour {
+			if len(byHour) >= 1<<12 {
+				clear(byHour)
+			}
+			byHour[hour] = p
+		}
+		return p.path, p.values, nil
 	}, nil
+}
+
+// hourOf returns the hour since the epoch of a source date (int32 days) or
+// timestamp (int64 microseconds); ok is false for anything else.
+func hourOf(v any) (hour int64, ok bool) {
+	switch x := v.(type) {
+	case int32:
+		return int64(x) * 24, true
+	case int64:
+		return floorDiv(x, microsPerHour), true
+	}
+	return 0, false
 }
 
 // transformTime applies a time transform to a source date (int32 days) or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -199,11 +200,19 @@ func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *ar
 func buildRecord(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, changes []*lake.Change, ingested time.Time) (arrow.RecordBatch, error) {
 	rb := array.NewRecordBuilder(memory.DefaultAllocator, asc)
 	defer rb.Release()
+	cols := make([]columnAppender, len(sc.Fields()))
 	for fi, f := range sc.Fields() {
 		b := rb.Field(fi)
 		b.Reserve(len(changes))
-		if err := appendColumn(b, f, src, changes, ingested); err != nil {
-			return nil, err
+		cols[fi] = newColumnAppender(b, f, src, ingested)
+	}
+	// Row by row: each change is read once, while the builders' ends
+	// stay in cache.
+	for _, ch := range changes {
+		for i := range cols {
+			if err := cols[i].append(ch); err != nil {
+				return nil, err
+			}
 		}
 	}
 	rec := rb.NewRecordBatch()
@@ -216,44 +225,166 @@ func buildRecord(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, chang
 	return rec, nil
 }
 
-func appendColumn(b array.Builder, f iceberg.NestedField, src *schema.Table, changes []*lake.Change, ingested time.Time) error {
+// appendKind says what a columnAppender appends.
+type appendKind uint8
+
+const (
+	appendNull        appendKind = iota // a lake column the source no longer has
+	appendCommittedAt                   // the metadata columns
+	appendPosition
+	appendOp
+	appendIngestedAt
+	appendInt64  // source values, each into its usual builder,
+	appendInt32  // without the type switch of appendValue;
+	appendString // anything else goes through appendValue
+	appendDate
+	appendTimestamp
+	appendFloat64
+	appendBool
+	appendAny
+)
+
+// columnAppender appends one lake column's value of each change.
+type columnAppender struct {
+	kind     appendKind
+	ci       int // source column
+	typ      schema.Type
+	name     string
+	b        array.Builder
+	ingested arrow.Timestamp
+
+	i64  *array.Int64Builder
+	i32  *array.Int32Builder
+	str  *array.StringBuilder
+	date *array.Date32Builder
+	ts   *array.TimestampBuilder
+	f64  *array.Float64Builder
+	bl   *array.BooleanBuilder
+}
+
+func newColumnAppender(b array.Builder, f iceberg.NestedField, src *schema.Table, ingested time.Time) columnAppender {
+	a := columnAppender{b: b, name: f.Name, ingested: arrow.Timestamp(ingested.UnixMicro())}
+	a.str, _ = b.(*array.StringBuilder)
+	a.ts, _ = b.(*array.TimestampBuilder)
 	switch f.Name {
 	case ColCommittedAt:
-		tb := b.(*array.TimestampBuilder)
-		for _, ch := range changes {
-			if ch.Meta.CommitTime.IsZero() {
-				tb.AppendNull()
-			} else {
-				tb.Append(arrow.Timestamp(ch.Meta.CommitTime.UnixMicro()))
-			}
-		}
+		a.kind = appendCommittedAt
+		return a
 	case ColPosition:
-		sb := b.(*array.StringBuilder)
-		for _, ch := range changes {
-			sb.Append(ch.Meta.Position)
-		}
+		a.kind = appendPosition
+		return a
 	case ColOp:
-		sb := b.(*array.StringBuilder)
-		for _, ch := range changes {
-			sb.Append(ch.Meta.Op.String())
-		}
+		a.kind = appendOp
+		return a
 	case ColIngestedAt:
-		tb := b.(*array.TimestampBuilder)
-		for range changes {
-			tb.Append(arrow.Timestamp(ingested.UnixMicro()))
+		a.kind = appendIngestedAt
+		return a
+	}
+	a.ci = src.Index(f.Name)
+	if a.ci < 0 {
+		a.kind = appendNull
+		return a
+	}
+	a.typ = src.Columns[a.ci].Type
+	a.kind = appendAny
+	switch b := b.(type) {
+	case *array.Int64Builder:
+		a.kind, a.i64 = appendInt64, b
+	case *array.Int32Builder:
+		a.kind, a.i32 = appendInt32, b
+	case *array.StringBuilder:
+		a.kind = appendString
+	case *array.Date32Builder:
+		a.kind, a.date = appendDate, b
+	case *array.TimestampBuilder:
+		a.kind = appendTimestamp
+	case *array.Float64Builder:
+		a.kind, a.f64 = appendFloat64, b
+	case *array.BooleanBuilder:
+		a.kind, a.bl = appendBool, b
+	}
+	return a
+}
+
+// opNames are the op column's values.
+var opNames = func() (out [256]string) {
+	for i := range out {
+		out[i] = schema.Op(i).String()
+	}
+	return out
+}()
+
+func (a *columnAppender) append(ch *lake.Change) error {
+	switch a.kind {
+	case appendNull:
+		a.b.AppendNull()
+		return nil
+	case appendCommittedAt:
+		if ch.Meta.CommitTime.IsZero() {
+			a.ts.AppendNull()
+		} else {
+			a.ts.Append(arrow.Timestamp(ch.Meta.CommitTime.UnixMicro()))
+		}
+		return nil
+	case appendPosition:
+		a.str.Append(ch.Meta.Position)
+		return nil
+	case appendOp:
+		a.str.Append(opNames[ch.Meta.Op])
+		return nil
+	case appendIngestedAt:
+		a.ts.Append(a.ingested)
+		return nil
+	}
+	v := ch.Row[a.ci]
+	ok := true
+	switch a.kind {
+	case appendInt64:
+		var x int64
+		if x, ok = v.(int64); ok {
+			a.i64.Append(x)
+		}
+	case appendInt32:
+		var x int64
+		if x, ok = v.(int64); ok && x >= math.MinInt32 && x <= math.MaxInt32 {
+			a.i32.Append(int32(x))
+		} else {
+			ok = false
+		}
+	case appendString:
+		var x string
+		if x, ok = v.(string); ok {
+			a.str.Append(x)
+		}
+	case appendDate:
+		var x int32
+		if x, ok = v.(int32); ok {
+			a.date.Append(arrow.Date32(x))
+		}
+	case appendTimestamp:
+		var x int64
+		if x, ok = v.(int64); ok {
+			a.ts.Append(arrow.Timestamp(x))
+		}
+	case appendFloat64:
+		var x float64
+		if x, ok = v.(float64); ok {
+			a.f64.Append(x)
+		}
+	case appendBool:
+		var x bool
+		if x, ok = v.(bool); ok {
+			a.bl.Append(x)
 		}
 	default:
-		ci := src.Index(f.Name)
-		if ci < 0 {
-			b.AppendNulls(len(changes))
-			return nil
-		}
-		t := src.Columns[ci].Type
-		for _, ch := range changes {
-			if err := appendValue(b, t, ch.Row[ci]); err != nil {
-				return fmt.Errorf("column %s key %s: %w", f.Name, ch.Key, err)
-			}
-		}
+		ok = false
+	}
+	if ok {
+		return nil
+	}
+	// Nulls, other kinds and values of an unexpected type.
+	if err := appendValue(a.b, a.typ, v); err != nil {
+		return fmt.Errorf("column %s key %s: %w", a.name, ch.Key, err)
 	}
 	return nil
 }
