@@ -16,6 +16,7 @@ type feed struct {
 	room    *sync.Cond
 	pending []fed
 	spare   []fed
+	bytes   int // of the pending events
 	closed  bool
 	// ready holds a token while pending has events.
 	ready chan struct{}
@@ -34,8 +35,13 @@ type fed struct {
 	rows []byte
 }
 
-// feedMax is the most events waiting before the reading goroutine waits.
-const feedMax = 4096
+// feedMax and feedMaxBytes bound the events waiting, and their bytes,
+// before the reading goroutine waits. The queue is deep so that the binlog
+// keeps arriving while the loop waits for a Kafka commit.
+const (
+	feedMax      = 1 << 16
+	feedMaxBytes = 32 << 20
+)
 
 func newFeed() *feed {
 	f := &feed{ready: make(chan struct{}, 1)}
@@ -46,7 +52,7 @@ func newFeed() *feed {
 // HandleEvent queues one event; it blocks while the queue is full.
 func (f *feed) HandleEvent(e *replication.BinlogEvent) error {
 	f.mu.Lock()
-	for len(f.pending) >= feedMax && !f.closed {
+	for (len(f.pending) >= feedMax || f.bytes >= feedMaxBytes) && !f.closed {
 		f.room.Wait()
 	}
 	if f.closed {
@@ -59,6 +65,7 @@ func (f *feed) HandleEvent(e *replication.BinlogEvent) error {
 	}
 	f.lastRows, f.lastBody = nil, nil
 	f.pending = append(f.pending, item)
+	f.bytes += len(e.RawData)
 	f.mu.Unlock()
 	select {
 	case f.ready <- struct{}{}:
@@ -73,6 +80,7 @@ func (f *feed) take() []fed {
 	f.mu.Lock()
 	batch := f.pending
 	f.pending, f.spare = f.spare[:0], batch
+	f.bytes = 0
 	f.room.Broadcast()
 	f.mu.Unlock()
 	return batch
