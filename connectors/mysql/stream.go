@@ -192,6 +192,11 @@ func (r *reader) initialize(ctx context.Context) error {
 		r.cp.Tables[id.String()] = st
 	}
 	r.s.log.Info("new reader: starting at the current binlog position", "position", pos.String(), "tables", len(ids))
+	if len(ids) == 0 {
+		// A user without SELECT sees no table at all: say so, since the
+		// reader would otherwise stream nothing without a word.
+		r.s.log.Warn("no table matches tables.include; check tables.include and tables.exclude, and that the user may see the tables (GRANT SELECT ON db.* TO '" + r.s.cfg.User + "'@'%')")
+	}
 	r.dirty = true
 	return nil
 }
