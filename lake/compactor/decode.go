@@ -17,12 +17,12 @@ type envelope struct {
 	After  json.RawMessage `json:"after"`
 	Op     string          `json:"op"`
 	Source struct {
-		TsMs      int64       `json:"ts_ms"`
-		DB        string      `json:"db"`
-		Table     string      `json:"table"`
-		Version   int         `json:"schema_version"`
-		GTID      string      `json:"gtid"`
-		File      string      `json:"file"`
+		TsMs      int64     `json:"ts_ms"`
+		DB        string    `json:"db"`
+		Table     string    `json:"table"`
+		Version   int       `json:"schema_version"`
+		GTID      string    `json:"gtid"`
+		File      string    `json:"file"`
 		Pos       rawNumber `json:"pos"`
 		LSN       rawNumber `json:"lsn"`
 		Row       rawNumber `json:"row"`

@@ -14,6 +14,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/metadata"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	icebergio "github.com/apache/iceberg-go/io"
+
+	"github.com/tributary-dev/tributary/schema"
 )
 
 // columnValue is one value of a column being read: row row of arr.
@@ -140,27 +142,56 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writerProps are the Parquet settings of every file the compactor writes:
-// zstd at its fastest level, statistics for the engines' pruning, and
-// dictionary encoding except for the source position, which differs on
-// almost every row (its dictionary would only be built and dropped).
-var writerProps = parquet.NewWriterProperties(
-	parquet.WithCompression(compress.Codecs.Zstd),
-	parquet.WithCompressionLevel(1),
-	parquet.WithStats(true),
-	parquet.WithMaxRowGroupLength(128<<10),
-	parquet.WithDictionaryFor(ColPosition, false),
-)
+// writerProps returns the Parquet settings of the files the compactor
+// writes: zstd at its fastest level, statistics for the engines' pruning,
+// and dictionary encoding except for the source position and the columns
+// in distinct, whose values differ on every row of a file (a dictionary of
+// them would only be built, then dropped or written in vain).
+func writerProps(distinct ...string) *parquet.WriterProperties {
+	opts := []parquet.WriterProperty{
+		parquet.WithCompression(compress.Codecs.Zstd),
+		parquet.WithCompressionLevel(1),
+		parquet.WithStats(true),
+		parquet.WithMaxRowGroupLength(128 << 10),
+		parquet.WithDictionaryFor(ColPosition, false),
+	}
+	for _, c := range distinct {
+		opts = append(opts, parquet.WithDictionaryFor(c, false))
+	}
+	return parquet.NewWriterProperties(opts...)
+}
+
+// deleteProps are the settings of position delete files, whose positions
+// are distinct.
+var deleteProps = writerProps("pos")
+
+// dataProps returns the settings of data files of source schema src: a
+// single key column is distinct within each file, since a file holds one
+// row per key.
+func (w *Table) dataProps(src *schema.Table) *parquet.WriterProperties {
+	key := ""
+	if src != nil && len(src.Key) == 1 {
+		key = src.Key[0]
+	}
+	if w.props == nil || w.propsKey != key {
+		var distinct []string
+		if key != "" {
+			distinct = append(distinct, key)
+		}
+		w.props, w.propsKey = writerProps(distinct...), key
+	}
+	return w.props
+}
 
 // writeParquet writes one record batch as a Parquet file at path and
 // returns its footer and size.
-func writeParquet(fs icebergio.WriteFileIO, path string, rec arrow.RecordBatch) (*metadata.FileMetaData, int64, error) {
+func writeParquet(fs icebergio.WriteFileIO, path string, rec arrow.RecordBatch, props *parquet.WriterProperties) (*metadata.FileMetaData, int64, error) {
 	out, err := fs.Create(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("create %s: %w", path, err)
 	}
 	cw := &countingWriter{w: out}
-	fw, err := pqarrow.NewFileWriter(rec.Schema(), cw, writerProps, pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(rec.Schema(), cw, props, pqarrow.DefaultWriterProps())
 	if err != nil {
 		out.Close()
 		return nil, 0, fmt.Errorf("write %s: %w", path, err)

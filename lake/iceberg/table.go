@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
@@ -41,6 +42,10 @@ type Table struct {
 	source     *schema.Table // the source schema the lake schema was last checked against
 	index      *keyIndex
 	checkpoint lake.Checkpoint
+	// props are the Parquet settings of data files whose single key
+	// column is propsKey (see dataProps).
+	props    *parquet.WriterProperties
+	propsKey string
 	// broken is set when the table must be opened again.
 	broken error
 }

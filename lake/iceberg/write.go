@@ -174,7 +174,7 @@ func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *ar
 	}
 	defer rec.Release()
 	path := w.newFilePath(g.path, "")
-	meta, size, err := writeParquet(wfs, path, rec)
+	meta, size, err := writeParquet(wfs, path, rec, w.dataProps(p.src))
 	if err != nil {
 		return writtenData{}, err
 	}
@@ -442,7 +442,7 @@ func (w *Table) writeDeleteFile(wfs icebergio.WriteFileIO, rec arrow.RecordBatch
 		return nil, fmt.Errorf("table %s: no partition spec %d", w.name(), specID)
 	}
 	path := w.newFilePath(partitionPath(*spec, values), "-deletes")
-	meta, size, err := writeParquet(wfs, path, rec)
+	meta, size, err := writeParquet(wfs, path, rec, deleteProps)
 	if err != nil {
 		return nil, err
 	}
