@@ -152,7 +152,8 @@ type Checker interface {
 }
 
 // Maintainer is a Table that compacts itself: it rewrites data files to
-// fold deletes away and pack small files, and expires old snapshots.
+// fold deletes away and pack small files, expires old snapshots and
+// deletes orphan files.
 // Maintain commits its own snapshots, which keep the table's checkpoint;
 // it must not run concurrently with Apply on the same table. After an
 // error the table must be opened again, as after Apply.
@@ -168,5 +169,7 @@ type MaintainStats struct {
 	RemovedDeleteFiles int
 	// ExpiredSnapshots snapshots were expired.
 	ExpiredSnapshots int
-	Duration         time.Duration
+	// RemovedOrphans files no snapshot referenced were deleted.
+	RemovedOrphans int
+	Duration       time.Duration
 }

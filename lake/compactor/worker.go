@@ -388,6 +388,6 @@ func (w *worker) maintain(ctx context.Context) error {
 	}
 	w.reportMaintained()
 	w.log.Debug("maintained", "rewritten", st.RewrittenFiles, "into", st.NewFiles, "delete_files_removed", st.RemovedDeleteFiles,
-		"snapshots_expired", st.ExpiredSnapshots, "took", st.Duration)
+		"snapshots_expired", st.ExpiredSnapshots, "orphans_removed", st.RemovedOrphans, "took", st.Duration)
 	return nil
 }

@@ -31,6 +31,10 @@ type MaintainConfig struct {
 	SnapshotAge time.Duration
 	// RetainSnapshots keeps at least this many snapshots; default 20.
 	RetainSnapshots int
+	// OrphanAge deletes files under the table's location that no
+	// snapshot or metadata file references once they are this old;
+	// default 1h. Younger files may belong to a commit in progress.
+	OrphanAge time.Duration
 }
 
 func (c *MaintainConfig) applyDefaults() {
@@ -45,6 +49,9 @@ func (c *MaintainConfig) applyDefaults() {
 	}
 	if c.RetainSnapshots <= 0 {
 		c.RetainSnapshots = 20
+	}
+	if c.OrphanAge <= 0 {
+		c.OrphanAge = time.Hour
 	}
 }
 
@@ -68,7 +75,8 @@ type liveRow struct {
 // Maintain rewrites the data files that carry many deleted rows, and packs
 // small files of a partition together, in one snapshot that also drops
 // the position delete files it makes useless; then it expires old
-// snapshots, which deletes files no snapshot needs any more.
+// snapshots, which deletes files no snapshot needs any more, and deletes
+// the orphan files (see removeOrphans).
 func (w *Table) Maintain(ctx context.Context) (lake.MaintainStats, error) {
 	start := time.Now()
 	var st lake.MaintainStats
@@ -91,8 +99,37 @@ func (w *Table) Maintain(ctx context.Context) (lake.MaintainStats, error) {
 		return st, err
 	}
 	st.ExpiredSnapshots = n
+	if st.RemovedOrphans, err = w.removeOrphans(ctx); err != nil {
+		// Orphans cost storage only; the next maintenance tries again.
+		w.log.Warn("orphan files not removed", "error", err)
+	}
 	st.Duration = time.Since(start)
 	return st, nil
+}
+
+// removeOrphans deletes the files under the table's location (data files,
+// delete files, manifests, manifest lists, metadata files) that neither the
+// current metadata file nor any of its snapshots reference and that are
+// older than OrphanAge: those of failed or abandoned commits, and those a
+// snapshot expiry left behind. It reloads the table first, and removes
+// nothing when another writer has committed since this one loaded it (its
+// files would look orphaned to a stale view).
+func (w *Table) removeOrphans(ctx context.Context) (int, error) {
+	fresh, err := w.cat.LoadTable(ctx, w.ident)
+	if err != nil {
+		return 0, fmt.Errorf("table %s: reload: %w", w.name(), err)
+	}
+	if fresh.MetadataLocation() != w.tbl.MetadataLocation() {
+		return 0, nil
+	}
+	res, err := fresh.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(w.lake.cfg.Maintain.OrphanAge))
+	if err != nil {
+		return len(res.DeletedFiles), fmt.Errorf("table %s: delete orphan files: %w", w.name(), err)
+	}
+	if len(res.DeletedFiles) > 0 {
+		w.log.Info("orphan files removed", "files", len(res.DeletedFiles), "bytes", res.TotalSizeBytes)
+	}
+	return len(res.DeletedFiles), nil
 }
 
 // planRewrite picks the files to rewrite from the key index and the
@@ -310,7 +347,7 @@ func (w *Table) packFiles(ctx context.Context, wfs icebergio.WriteFileIO, sc *ic
 	rec := array.NewRecordBatch(asc, arrs, int64(len(keys)))
 	defer rec.Release()
 	path := w.newFilePath(partitionPath(w.tbl.Spec(), values), "")
-	meta, size, err := writeParquet(wfs, path, rec)
+	meta, size, err := writeParquet(wfs, path, rec, w.dataProps(w.source))
 	if err != nil {
 		return writtenData{}, false, err
 	}

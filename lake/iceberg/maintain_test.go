@@ -2,8 +2,13 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,4 +93,83 @@ func dedupe(changes []lake.Change) []lake.Change {
 		}
 	}
 	return out
+}
+
+// TestRemoveOrphans leaves files no snapshot references in the table's
+// data and metadata folders, some old and some new, and maintains the
+// table: the old ones must go, the new ones (a commit may be in progress)
+// and every referenced file must stay, and the table must still read the
+// same, also after more commits.
+func TestRemoveOrphans(t *testing.T) {
+	f := newFixture(t, "created")
+	f.conf.Maintain = MaintainConfig{OrphanAge: time.Hour}
+	f.lake = New(f.conf)
+	s := f.src
+	tbl := f.open()
+	for round := range int64(3) {
+		f.apply(tbl, f.batch(upsert(s, row(round, "a", "1.00", round*day, nil)), upsert(s, row(round+10, "b", nil, 0, nil))))
+	}
+	f.apply(tbl, f.batch(upsert(s, row(0, "updated", nil, day, nil)), del(s, 11)))
+	loc := strings.TrimPrefix(tbl.(*Table).tbl.Location(), "file://")
+	old := time.Now().Add(-2 * time.Hour)
+	write := func(rel string, mtime time.Time) string {
+		t.Helper()
+		p := filepath.Join(loc, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("orphan"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	gone := []string{write("data/created_day=2023-11-14/old-orphan.parquet", old), write("metadata/old-orphan-m0.avro", old),
+		write("metadata/99999-old-orphan.metadata.json", old)}
+	kept := []string{write("data/created_day=2023-11-14/new-orphan.parquet", time.Now()), write("metadata/new-orphan-m0.avro", time.Now())}
+	// Every file the table has so far is old too: the referenced ones must stay.
+	var live []string
+	err := filepath.WalkDir(loc, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(p, "orphan") {
+			return err
+		}
+		live = append(live, p)
+		return os.Chtimes(p, old, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := tbl.(lake.Maintainer).Maintain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RemovedOrphans != len(gone) {
+		t.Errorf("%d orphans removed, want %d", st.RemovedOrphans, len(gone))
+	}
+	for _, p := range gone {
+		if _, err := os.Stat(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("old orphan %s is still there (%v)", p, err)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("new orphan %s was removed: %v", p, err)
+		}
+	}
+	// No snapshot expired (they are younger than SnapshotAge), so every
+	// file that was live is still referenced.
+	for _, p := range live {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("referenced file %s was removed: %v", p, err)
+		}
+	}
+	f.check()
+	f.apply(tbl, f.batch(upsert(s, row(1, "after", nil, 0, nil)), del(s, 2)))
+	f.check()
+	tbl.Close()
+	tbl = f.open()
+	f.apply(tbl, f.batch(upsert(s, row(3, "reopened", nil, 0, nil))))
+	f.check()
 }
