@@ -71,9 +71,12 @@ bench-postgres: deps
 	$(GO) test -count=1 -timeout 60m -run '^$$' -bench 'BenchmarkPostgres' -benchtime 1x ./integration/
 
 # The compactor's rows per CPU-second (inserts, half updates) next to
-# iceberg-go's bare append of the same rows.
+# iceberg-go's bare append of the same rows; then the lake's freshness
+# (p50/p99 of source commit -> visible in the lake) under sysbench, with
+# BENCH_COMMIT_INTERVAL (default 10s) for BENCH_FRESHNESS_DURATION (90s).
 bench-lake: deps
 	$(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./lake/...
+	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkLakeFreshness$$' -benchtime 1x ./integration/
 
 # The chaos test at full size: CHAOS_FAULTS faults (default 240) injected
 # at random into the whole pipeline under load; CHAOS_SEED replays a run.
