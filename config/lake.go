@@ -165,6 +165,9 @@ type LakeMaintenance struct {
 	Interval Duration `yaml:"interval"`
 	// SnapshotAge is the age past which snapshots are expired; default 1h.
 	SnapshotAge Duration `yaml:"snapshot_age"`
+	// OrphanAge is the age past which a file no snapshot references is
+	// removed (a write whose commit failed); default 1h.
+	OrphanAge Duration `yaml:"orphan_age"`
 }
 
 // CatalogKind is an Iceberg catalog implementation.
@@ -227,6 +230,7 @@ func (l *Lake) ApplyDefaults() {
 	setDefault(&l.Commit.MaxRows, 100000)
 	setDefault(&l.Maintenance.Interval, Duration(10*time.Minute))
 	setDefault(&l.Maintenance.SnapshotAge, Duration(time.Hour))
+	setDefault(&l.Maintenance.OrphanAge, Duration(time.Hour))
 	l.Log.applyDefaults()
 	l.Notify.applyDefaults()
 }
@@ -269,6 +273,9 @@ func (l *Lake) Validate() error {
 	checkPositive(&p, "commit.interval", l.Commit.Interval)
 	checkPositive(&p, "maintenance.interval", l.Maintenance.Interval)
 	checkPositive(&p, "maintenance.snapshot_age", l.Maintenance.SnapshotAge)
+	if l.Maintenance.OrphanAge < Duration(10*time.Minute) {
+		p.add("maintenance.orphan_age", "%s is too short: a compactor's files wait up to a commit before they are referenced; use 10m or more", l.Maintenance.OrphanAge)
+	}
 	if l.Commit.MaxRows <= 0 {
 		p.add("commit.max_rows", "%d is not positive; remove it to use 100000", l.Commit.MaxRows)
 	}

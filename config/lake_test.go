@@ -19,7 +19,7 @@ func TestParseLake(t *testing.T) {
 		Catalog:     Catalog{Kind: CatalogSQL},
 		Sources:     []LakeSource{{TopicPrefix: "orders-db", Namespace: "{db}"}},
 		Commit:      LakeCommit{Interval: Duration(30 * time.Second), MaxRows: 100000},
-		Maintenance: LakeMaintenance{Interval: Duration(10 * time.Minute), SnapshotAge: Duration(time.Hour)},
+		Maintenance: LakeMaintenance{Interval: Duration(10 * time.Minute), SnapshotAge: Duration(time.Hour), OrphanAge: Duration(time.Hour)},
 		Log:         Log{Level: LogInfo, Format: LogText},
 	}
 	if !reflect.DeepEqual(l, want) || !l.Kafka.UsesEmbeddedBroker() {

@@ -118,7 +118,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 func newLake(cfg *config.Lake, log *slog.Logger) *iceberg.Lake {
 	icfg := iceberg.Config{
 		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log,
-		Maintain: iceberg.MaintainConfig{SnapshotAge: cfg.Maintenance.SnapshotAge.Std()},
+		Maintain: iceberg.MaintainConfig{SnapshotAge: cfg.Maintenance.SnapshotAge.Std(), OrphanAge: cfg.Maintenance.OrphanAge.Std()},
 	}
 	if s := cfg.Warehouse.S3; s != nil {
 		icfg.Warehouse = "s3://" + s.Bucket + "/" + strings.Trim(s.Prefix, "/")
