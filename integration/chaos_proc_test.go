@@ -156,6 +156,10 @@ func (s *supervised) running() bool {
 // then SIGKILL after grace). It waits for the loop to end.
 func (s *supervised) stop(grace time.Duration) {
 	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
 	s.stopped = true
 	cmd, exited := s.cmd, s.exited
 	s.mu.Unlock()

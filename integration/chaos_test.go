@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,6 +21,7 @@ import (
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/tributary-dev/tributary/integration/faultproxy"
 	"github.com/tributary-dev/tributary/integration/harness"
@@ -95,13 +97,16 @@ func TestChaos(t *testing.T) {
 	c.clients = []*supervised{sb, pb}
 	for _, s := range c.clients {
 		go s.run()
+		t.Cleanup(func() { s.stop(2 * time.Second) })
 	}
+	t.Cleanup(stopWork)
 	shop := newWorkload(c.m, seed)
 	work.Go(func() { shopWorkload(wctx, c.m, shop, 100*time.Millisecond, &myOps) })
 	work.Go(func() { movesWorkload(wctx, c.p, seed, 50*time.Millisecond, &pgOps) })
 	work.Go(func() { markerMySQL(wctx, c.m, fresh, 2*time.Second) })
 	work.Go(func() { markerPostgres(wctx, c.p, fresh, 2*time.Second) })
 	sctx, stopSampling := context.WithCancel(ctx)
+	t.Cleanup(stopSampling)
 	var sampling sync.WaitGroup
 	sampling.Go(func() { sampleFreshness(sctx, c.lake, c.k.Addrs, fresh) })
 
@@ -142,12 +147,12 @@ func TestChaos(t *testing.T) {
 	healed := time.Now()
 	c.waitCaughtUp()
 	t.Logf("chaos: readers caught up %s after the heal", time.Since(healed).Round(time.Second))
-	results := c.compareAll()
+	results, behind := c.compareAll()
 	t.Logf("chaos: lake compared %s after the heal", time.Since(healed).Round(time.Second))
 	for _, s := range append(append([]*supervised{}, c.compactors...), c.readers["mysql"], c.readers["postgres"]) {
 		s.stop(20 * time.Second)
 	}
-	c.report(results, faultPhase, budget, seed, myOps.Load(), pgOps.Load(), maxFresh, p50, p95, nFresh, maxAt)
+	c.report(results, behind, faultPhase, budget, seed, myOps.Load(), pgOps.Load(), maxFresh, p50, p95, nFresh, maxAt)
 }
 
 // setupChaos starts the servers, the proxies, the schema, the readers and
@@ -547,11 +552,14 @@ var chaosMySQLTables = []schema.TableID{
 
 var chaosPGTables = pgTables("pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history", "moves", "marker")
 
-// compareAll waits (up to five minutes in all) until every lake table
-// equals its source, and returns the last comparison of each.
-func (c *chaos) compareAll() []*verify.LakeResult {
+// compareAll waits (up to ten minutes in all) until every lake table
+// equals its source, and returns the last comparison of each, and per
+// table the Kafka records its lake checkpoint is still behind (a lake that
+// has not caught up, as opposed to one that is wrong).
+func (c *chaos) compareAll() ([]*verify.LakeResult, map[schema.TableID]int64) {
 	ctx := context.Background()
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(10 * time.Minute)
+	behind := map[schema.TableID]int64{}
 	var out []*verify.LakeResult
 	conn, err := c.m.Conn(ctx)
 	if err != nil {
@@ -576,18 +584,26 @@ func (c *chaos) compareAll() []*verify.LakeResult {
 					c.t.Errorf("compare %s: %v", id, err)
 					res = &verify.LakeResult{Table: id}
 				}
+				if !res.Equal() {
+					prefix := map[bool]string{true: "chaospg", false: "chaosmy"}[id.Database == "public"]
+					n, err := c.conflicts.behind(ctx, c.k, prefix, id)
+					if err != nil {
+						c.t.Logf("lake checkpoint of %s: %v", id, err)
+					}
+					behind[id] = n
+				}
 				out = append(out, res)
 				break
 			}
 			time.Sleep(time.Second)
 		}
 	}
-	return out
+	return out, behind
 }
 
 // report prints the figures and fails the test on any row lost,
 // duplicated, extra or different.
-func (c *chaos) report(results []*verify.LakeResult, phase time.Duration, budget int, seed uint64, myOps, pgOps int64,
+func (c *chaos) report(results []*verify.LakeResult, behind map[schema.TableID]int64, phase time.Duration, budget int, seed uint64, myOps, pgOps int64,
 	maxFresh, p50, p95 time.Duration, nFresh int, maxAt string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n==== chaos report ====\n")
@@ -630,6 +646,9 @@ func (c *chaos) report(results []*verify.LakeResult, phase time.Duration, budget
 		extra += r.Extra
 		diff += r.Differing
 		fmt.Fprintf(&b, "  %s\n", r)
+		if n := behind[r.Table]; n > 0 {
+			fmt.Fprintf(&b, "    NOT CAUGHT UP: the lake checkpoint is %d Kafka records behind the topic's end; missing/extra rows are staleness, not loss\n", n)
+		}
 	}
 	fmt.Fprintf(&b, "rows checked %d in %d tables: %d lost, %d duplicated, %d extra, %d differing\n", rows, len(results), lost, dup, extra, diff)
 	fmt.Fprintf(&b, "fault log:\n")
@@ -643,6 +662,10 @@ func (c *chaos) report(results []*verify.LakeResult, phase time.Duration, budget
 		_ = os.WriteFile(path, []byte(b.String()), 0o644)
 	}
 	for _, r := range results {
+		if n := behind[r.Table]; n > 0 {
+			c.t.Errorf("%s: the lake did not catch up within 10 minutes of the heal (%d records behind)", r.Table, n)
+			continue
+		}
 		if !r.Equal() {
 			for _, d := range r.Details {
 				c.t.Errorf("%s: %s", r.Table, d)
@@ -686,6 +709,53 @@ func newConflicter(path string, s *harness.S3) (*conflicter, error) {
 }
 
 func (c *conflicter) close() { c.db.Close() }
+
+// behind returns how many records of a table topic lie past the lake
+// table's checkpoint (the newest snapshot summary that holds one), less
+// one per partition for the transaction marker that ends it.
+func (c *conflicter) behind(ctx context.Context, k *harness.Kafka, prefix string, id schema.TableID) (int64, error) {
+	tbl, err := c.cat.LoadTable(ctx, table.Identifier{id.Database, id.Name})
+	if err != nil {
+		return 0, err
+	}
+	offsets := map[int32]int64{}
+	meta := tbl.Metadata()
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if v, ok := s.Summary.Properties[iceberg.SummaryCheckpoint]; ok {
+			var cp struct {
+				Offsets map[string]int64 `json:"offsets"`
+			}
+			if err := json.Unmarshal([]byte(v), &cp); err != nil {
+				return 0, err
+			}
+			for p, o := range cp.Offsets {
+				n, _ := strconv.Atoi(p)
+				offsets[int32(n)] = o
+			}
+			break
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	cl, err := k.Client()
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, schema.TopicName(prefix, id))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) {
+		if lag := o.Offset - 1 - offsets[o.Partition]; lag > 0 {
+			n += lag
+		}
+	})
+	return n, nil
+}
 
 // commit appends no rows to a random lake table: a new snapshot with the
 // same contents, and no checkpoint in its summary.
