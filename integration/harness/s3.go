@@ -2,6 +2,8 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +43,8 @@ type S3Options struct {
 	// AccessKey and SecretKey are the root credentials; empty means
 	// "tributary" and "tributary-secret".
 	AccessKey, SecretKey string
+	// TLS serves HTTPS with a throwaway CA's certificate (S3.Certs).
+	TLS bool
 	// Binary is the versitygw executable; empty means versitygw on PATH,
 	// in $GOBIN or in $(go env GOPATH)/bin.
 	Binary string
@@ -64,6 +68,8 @@ type S3 struct {
 	// Dir is the server's own directory; Close removes it. The objects
 	// live in Dir/data/<bucket>/<key>.
 	Dir string
+	// Certs are the TLS files when S3Options.TLS is set, else nil.
+	Certs *Certs
 
 	bin  string
 	args []string
@@ -100,6 +106,12 @@ func StartS3(ctx context.Context, opts S3Options) (*S3, error) {
 	if s.AccessKey == "" {
 		s.AccessKey, s.SecretKey = "tributary", "tributary-secret"
 	}
+	if opts.TLS {
+		if s.Certs, err = GenerateCerts(filepath.Join(dir, "tls"), "tributary"); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start s3: %w", err)
+		}
+	}
 	if err := s.start(ctx, opts.Port); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("start s3: %w", err)
@@ -122,9 +134,15 @@ func (s *S3) start(ctx context.Context, port int) error {
 			}
 			s.Port = p
 		}
-		s.Endpoint = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		scheme := "http://"
 		s.args = []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
-			"--port", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)), "posix", data}
+			"--port", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))}
+		if s.Certs != nil {
+			scheme = "https://"
+			s.args = append(s.args, "--cert", s.Certs.ServerCertFile, "--key", s.Certs.ServerKeyFile)
+		}
+		s.Endpoint = scheme + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		s.args = append(s.args, "posix", data)
 		err := s.Start(ctx)
 		if err == nil {
 			break
@@ -160,7 +178,22 @@ func (s *S3) ClientFor(endpoint string) *s3.Client {
 		BaseEndpoint: aws.String(endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		HTTPClient:   s.httpClient(10 * time.Minute),
 	})
+}
+
+// httpClient returns an HTTP client that trusts the server's CA when it
+// serves TLS.
+func (s *S3) httpClient(timeout time.Duration) *http.Client {
+	hc := &http.Client{Timeout: timeout}
+	if s.Certs != nil {
+		pool := x509.NewCertPool()
+		if pem, err := os.ReadFile(s.Certs.CAFile); err == nil {
+			pool.AppendCertsFromPEM(pem)
+		}
+		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	return hc
 }
 
 // Start starts the server again, on the same port and folder, after Stop,
@@ -193,7 +226,7 @@ func (s *S3) Start(ctx context.Context) error {
 func (s *S3) waitReady(ctx context.Context, proc *process) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	hc := &http.Client{Timeout: time.Second}
+	hc := s.httpClient(time.Second)
 	for {
 		resp, err := hc.Get(s.Endpoint + "/")
 		if err == nil {
