@@ -8,9 +8,9 @@ import (
 )
 
 // tableMetrics returns the metrics recorder of a captured table, made on
-// first use.
+// first use; nil without metrics.
 func (r *reader) tableMetrics(t *table) *metrics.ReaderTable {
-	if t.m == nil {
+	if t.m == nil && r.s.cfg.Metrics != nil {
 		t.m = r.s.cfg.Metrics.Table(t.id.String())
 	}
 	return t.m

@@ -12,10 +12,12 @@
 package postgres
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/tributary-dev/tributary/connectors"
 	"github.com/tributary-dev/tributary/metrics"
@@ -259,19 +262,49 @@ func (s *Source) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// connectReplication opens a logical replication connection.
-func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
+// replReadBuffer is the read buffer of the replication connection. The
+// protocol reader's own is 8 KiB: after a pause (a Kafka commit) the
+// socket holds far more, and bigger reads take fewer system calls.
+const replReadBuffer = 256 << 10
+
+// replReader is the read side of a replication connection: a large
+// buffer, and a hook that runs before each read that may wait for the
+// network (the buffer is empty), where the receiver hands over the
+// messages it holds.
+type replReader struct {
+	buf  *bufio.Reader
+	idle func()
+}
+
+func (rr *replReader) Read(p []byte) (int, error) {
+	if rr.idle != nil && rr.buf.Buffered() == 0 {
+		rr.idle()
+	}
+	return rr.buf.Read(p)
+}
+
+// setIdle sets the hook; only the goroutine that reads may call it.
+func (rr *replReader) setIdle(f func()) { rr.idle = f }
+
+// connectReplication opens a logical replication connection, and returns
+// the reader its messages come through.
+func (s *Source) connectReplication(ctx context.Context) (*pgconn.PgConn, *replReader, error) {
 	cfg, err := s.pgConfig(true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	in := &replReader{}
+	cfg.BuildFrontend = func(r io.Reader, w io.Writer) *pgproto3.Frontend {
+		in.buf = bufio.NewReaderSize(r, replReadBuffer)
+		return pgproto3.NewFrontend(in, w)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ConnectTimeout)
 	defer cancel()
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return nil, s.classifyConnectError(err, true)
+		return nil, nil, s.classifyConnectError(err, true)
 	}
-	return conn, nil
+	return conn, in, nil
 }
 
 // SQLSTATE codes the reader branches on.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -20,11 +21,13 @@ import (
 
 // reader is the state of one run; the stream goroutine owns all of it.
 type reader struct {
-	s      *Source
-	sink   connectors.Sink
-	srv    *server
-	q      *pgx.Conn // catalog queries, stream goroutine only
-	repl   *pgconn.PgConn
+	s    *Source
+	sink connectors.Sink
+	srv  *server
+	q    *pgx.Conn // catalog queries, stream goroutine only
+	repl *pgconn.PgConn
+	// replIn is the read side of repl, under its protocol reader.
+	replIn *replReader
 	reg    *registry
 	cp     *checkpoint
 	spills *spillSet
@@ -39,9 +42,14 @@ type reader struct {
 	streamXid  uint32
 	chg        change
 
-	staged    int // row changes staged since the last commit
-	stagedAt  time.Time
-	dirty     bool // the checkpoint changed since the last commit
+	staged   int // row changes staged since the last commit
+	stagedAt time.Time
+	dirty    bool // the checkpoint changed since the last commit
+	// trail is set by a commit that published changes: the position the
+	// stream reaches after them is committed as soon as the reader is
+	// idle, not a heartbeat later, so that the slot frees the WAL and the
+	// lag reads zero once a burst is published.
+	trail     bool
 	committed time.Time
 	statusAt  time.Time
 	reported  time.Time // when reportSnapshots last ran
@@ -49,6 +57,10 @@ type reader struct {
 	// inflight counts the bytes of messages received and not yet handled,
 	// which the receiver keeps under maxInflight.
 	inflight atomic.Int64
+	// free returns handled batches to the receiver.
+	free chan []wire
+	// alloc hands out the events and images of row changes.
+	alloc eventAlloc
 }
 
 // slab hands out copies of messages from shared 64 KiB blocks: one
@@ -71,10 +83,18 @@ func (s *slab) copy(b []byte) []byte {
 // loop, so that a slow Kafka does not grow the reader's memory.
 const maxInflight = 8 << 20
 
+// wireBatch and wireBatchBytes bound a batch of messages the receiver
+// hands over at once.
+const (
+	wireBatch      = 256
+	wireBatchBytes = 256 << 10
+)
+
 // txState is the source transaction being published.
 type txState struct {
 	open       bool
 	xid        uint32
+	txid       string // xid in decimal, the events' transaction id
 	commitLSN  lsn
 	commitTime time.Time
 	// rows counts the captured row changes seen; skip is how many of the
@@ -129,7 +149,7 @@ func (s *Source) runOnce(ctx context.Context, sink connectors.Sink, started *boo
 	if err := s.ensurePublication(ctx, q, srv, ids); err != nil {
 		return err
 	}
-	repl, err := s.connectReplication(ctx)
+	repl, replIn, err := s.connectReplication(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,8 +158,8 @@ func (s *Source) runOnce(ctx context.Context, sink connectors.Sink, started *boo
 	if err != nil {
 		return err
 	}
-	r := &reader{s: s, sink: sink, srv: srv, q: q, repl: repl, cp: cp, reg: newRegistry(s, newTypeCache()),
-		spills: newSpillSet(s.cfg.SpillDir), committed: time.Now()}
+	r := &reader{s: s, sink: sink, srv: srv, q: q, repl: repl, replIn: replIn, cp: cp, reg: newRegistry(s, newTypeCache()),
+		spills: newSpillSet(s.cfg.SpillDir), committed: time.Now(), free: make(chan []wire, 8)}
 	defer r.spills.close()
 	if raw != nil {
 		r.acked = cp.LSN
@@ -280,7 +300,7 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 	}
 	*started = true
 	r.s.cfg.Metrics.Streaming()
-	msgs := make(chan wire, 1024)
+	msgs := make(chan []wire, 8)
 	received := make(chan struct{})
 	go func() {
 		defer close(received)
@@ -303,8 +323,8 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-msgs:
-			if err := r.onWire(ctx, m, msgs); err != nil {
+		case b := <-msgs:
+			if err := r.onWire(ctx, b); err != nil {
 				return err
 			}
 		case res := <-r.snap.results:
@@ -321,25 +341,27 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 	}
 }
 
-// onWire handles a message, then those already waiting behind it (up to a
-// bound, so that timers and snapshot chunks get their turn): draining the
-// channel costs less than a select per message.
-func (r *reader) onWire(ctx context.Context, m wire, msgs <-chan wire) error {
-	for n := 0; ; n++ {
+// onWire handles a batch of messages, then gives the batch back to the
+// receiver.
+func (r *reader) onWire(ctx context.Context, batch []wire) error {
+	size := 0
+	for i := range batch {
+		m := &batch[i]
 		if m.err != nil {
 			return r.streamError(m.err)
 		}
-		err := r.handle(ctx, m)
-		r.inflight.Add(-int64(len(m.data)))
-		if err != nil || n == 511 {
+		if err := r.handle(ctx, m); err != nil {
 			return err
 		}
-		select {
-		case m = <-msgs:
-		default:
-			return nil
-		}
+		size += len(m.data)
 	}
+	r.inflight.Add(-int64(size))
+	clear(batch)
+	select {
+	case r.free <- batch[:0]:
+	default:
+	}
+	return nil
 }
 
 // startReplication starts streaming at the checkpoint's position. A slot
@@ -390,23 +412,48 @@ func (r *reader) takeOverSlot(ctx context.Context) error {
 	return nil
 }
 
-// receive reads the replication connection and hands each message to the
-// loop, so that receiving goes on while the loop commits to Kafka. It ends
-// when the connection fails or is closed, or ctx ends.
-func (r *reader) receive(ctx context.Context, out chan<- wire) {
-	send := func(w wire) bool {
-		select {
-		case out <- w:
-			return true
-		case <-ctx.Done():
-			return false
+// receive reads the replication connection and hands its messages to
+// the loop in batches, so that receiving goes on while the loop commits to
+// Kafka. A batch goes when it is full, or before a read that may wait for
+// the network, so that batching never holds a message back. It ends when
+// the connection fails or is closed, or ctx ends.
+func (r *reader) receive(ctx context.Context, out chan<- []wire) {
+	var (
+		batch   []wire
+		size    int64 // bytes of data in batch
+		slab    slab
+		stopped bool
+	)
+	// send hands the batch over, waiting first while the loop has more
+	// than maxInflight bytes to handle.
+	send := func() {
+		if len(batch) == 0 || stopped {
+			return
 		}
+		for r.inflight.Load() > maxInflight && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		r.inflight.Add(size)
+		select {
+		case out <- batch:
+		case <-ctx.Done():
+			stopped = true
+			return
+		}
+		select {
+		case batch = <-r.free:
+		default:
+			batch = make([]wire, 0, wireBatch)
+		}
+		size = 0
 	}
-	var slab slab
-	for {
+	r.replIn.setIdle(send)
+	defer r.replIn.setIdle(nil)
+	for !stopped {
 		msg, err := r.repl.ReceiveMessage(context.Background())
 		if err != nil {
-			send(wire{err: err})
+			batch = append(batch, wire{err: err})
+			send()
 			return
 		}
 		var w wire
@@ -435,12 +482,14 @@ func (r *reader) receive(ctx context.Context, out chan<- wire) {
 		default:
 			continue
 		}
-		for r.inflight.Load() > maxInflight && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
-		r.inflight.Add(int64(len(w.data)))
-		if !send(w) || w.err != nil {
+		batch = append(batch, w)
+		size += int64(len(w.data))
+		if w.err != nil {
+			send()
 			return
+		}
+		if len(batch) >= wireBatch || size >= wireBatchBytes || w.keepalive && w.reply {
+			send()
 		}
 	}
 }
@@ -456,7 +505,7 @@ func (r *reader) streamError(err error) error {
 // handle dispatches one replication message. Inside a stream segment
 // every message but the stream control ones goes to the transaction's
 // spill file.
-func (r *reader) handle(ctx context.Context, m wire) error {
+func (r *reader) handle(ctx context.Context, m *wire) error {
 	if m.keepalive {
 		return r.keepalive(ctx, m)
 	}
@@ -559,7 +608,7 @@ func (r *reader) streamControl(ctx context.Context, data []byte) error {
 // beginTx opens a source transaction, deciding what of it a previous run
 // already published.
 func (r *reader) beginTx(xid uint32, commitLSN lsn, at time.Time) error {
-	r.tx = txState{open: true, xid: xid, commitLSN: commitLSN, commitTime: at}
+	r.tx = txState{open: true, xid: xid, txid: strconv.FormatUint(uint64(xid), 10), commitLSN: commitLSN, commitTime: at}
 	switch p := r.cp.Partial; {
 	case r.cp.CommitLSN != 0 && commitLSN <= r.cp.CommitLSN:
 		r.tx.skipAll = true
@@ -601,7 +650,7 @@ func (r *reader) endTx(ctx context.Context, commitLSN, end lsn) error {
 // keepalive moves the position to the server's when no transaction is
 // open (everything that committed before it has been received), and
 // answers a request for a reply.
-func (r *reader) keepalive(ctx context.Context, m wire) error {
+func (r *reader) keepalive(ctx context.Context, m *wire) error {
 	if !r.tx.open && !r.inStream {
 		r.pos = max(r.pos, m.walEnd)
 		// Everything the server sent before the keepalive is handled.
@@ -640,7 +689,7 @@ func (r *reader) idle(ctx context.Context) error {
 		if err := r.snap.emitReady(ctx); err != nil {
 			return err
 		}
-		if r.staged > 0 || r.dirty || time.Since(r.committed) >= r.s.cfg.HeartbeatInterval {
+		if r.staged > 0 || r.dirty || r.trail && r.pos > r.acked || time.Since(r.committed) >= r.s.cfg.HeartbeatInterval {
 			if err := r.commit(ctx); err != nil {
 				return err
 			}
@@ -672,6 +721,7 @@ func (r *reader) commit(ctx context.Context) error {
 	if err := r.sink.Commit(ctx, b); err != nil {
 		return err
 	}
+	r.trail = r.staged > 0 || r.dirty
 	r.staged, r.dirty, r.committed = 0, false, time.Now()
 	r.acked = r.cp.LSN
 	r.s.stats.confirmed.Store(int64(r.acked))
