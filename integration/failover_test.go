@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-dev/tributary/connectors/mysql"
 	"github.com/tributary-dev/tributary/integration/harness"
 )
 
@@ -59,5 +60,37 @@ func TestMySQLResetMaster(t *testing.T) {
 	defer conn.Close()
 	for _, id := range shopTables("orders", "items", "kv") {
 		compareTable(t, conn, k, "reset", id)
+	}
+}
+
+// TestMySQLIncludeGrows restarts a reader with a wider tables.include: the
+// tables it captures from then on are snapshotted, so their topics hold
+// their existing rows, not only their later changes.
+func TestMySQLIncludeGrows(t *testing.T) {
+	ctx := context.Background()
+	m := harness.MariaDBT(t, harness.MariaDBOptions{})
+	k := harness.KafkaT(t, harness.KafkaOptions{})
+	execAll(t, m, shopSchema...)
+	w := newWorkload(m, 19)
+	w.seed(ctx, t, 300)
+	stop := startReader(t, m, k, "grow", func(c *mysql.Config) {
+		c.Include = func(db, table string) bool { return db == "shop" && table == "orders" }
+	})
+	w.run(ctx, t, 50)
+	waitCaughtUp(t, m, k, "grow", "grow", 60*time.Second)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	w.run(ctx, t, 50)
+	startReader(t, m, k, "grow", nil) // every table of shop
+	w.run(ctx, t, 50)
+	waitCaughtUp(t, m, k, "grow", "grow", 60*time.Second)
+	conn, err := m.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, id := range shopTables("orders", "items", "kv") {
+		compareTable(t, conn, k, "grow", id)
 	}
 }

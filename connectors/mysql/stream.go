@@ -103,6 +103,8 @@ func (r *reader) start(ctx context.Context) error {
 		}
 	} else if r.cp.Flavor != r.srv.flavor {
 		return fatal(fmt.Errorf("checkpoint was written for a %s server but %s is %s", r.cp.Flavor, r.s.cfg.Addr, r.srv.flavor))
+	} else if err := r.addIncluded(ctx); err != nil {
+		return err
 	}
 	for _, id := range r.s.cfg.Resnapshot {
 		r.cp.Tables[id.String()] = &tableState{Version: r.tableVersion(id), Snapshot: snapPending}
