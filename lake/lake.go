@@ -144,6 +144,16 @@ var ErrConflict = errors.New("lake table changed underneath this writer")
 // lake type cannot be widened to). The table stops; other tables go on.
 var ErrIncompatible = errors.New("source schema change is incompatible with the lake table")
 
+// Refresher is a Table that can be made usable again after a failed Apply
+// or Maintain, or brought up to date after another writer committed,
+// without being opened again: Refresh reloads the table and keeps what it
+// can of its state (the key index), so it costs much less than Open. When
+// it returns nil, Checkpoint is the table's last commit and Apply may be
+// called; when it fails the table must be closed and opened again.
+type Refresher interface {
+	Refresh(ctx context.Context) error
+}
+
 // Checker is a Lake that can verify, before any table is opened, that its
 // catalog answers and its storage takes writes, changing no table. Its
 // error says what is wrong and which config key to fix.

@@ -14,4 +14,6 @@ type Size struct {
 	DeleteFiles, PositionDeletes int64
 	// AddedBytes is the size of the files the snapshot added.
 	AddedBytes int64
+	// DataFiles counts the live data files.
+	DataFiles int64
 }

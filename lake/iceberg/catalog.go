@@ -14,18 +14,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	icebergio "github.com/apache/iceberg-go/io"
-	_ "github.com/apache/iceberg-go/io/gocloud/s3" // registers the s3:// file IO
+	s3io "github.com/apache/iceberg-go/io/gocloud/s3" // also registers the s3:// file IO
 	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/utils"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the PostgreSQL catalog
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite", pure Go
 
@@ -66,6 +72,10 @@ type S3Config struct {
 	PathStyle bool
 	// AccessKeyID and SecretAccessKey are static credentials.
 	AccessKeyID, SecretAccessKey string
+	// RequestTimeout is how long one S3 request waits for the answer's
+	// headers before it fails (and the SDK retries it); the whole request,
+	// body included, may take ten times as long. Default 10s.
+	RequestTimeout time.Duration
 }
 
 // LogValue keeps the secret key out of logs.
@@ -81,6 +91,9 @@ type Lake struct {
 	mu  sync.Mutex
 	db  *sql.DB
 	cat catalog.Catalog
+	// aws is the S3 client config of an s3:// warehouse (request
+	// timeouts), handed to iceberg-go's file IO through the context.
+	aws *aws.Config
 }
 
 var _ lake.Lake = (*Lake)(nil)
@@ -92,6 +105,9 @@ func New(cfg Config) *Lake {
 	}
 	if cfg.TargetFileRows <= 0 {
 		cfg.TargetFileRows = 1_000_000
+	}
+	if cfg.S3.RequestTimeout <= 0 {
+		cfg.S3.RequestTimeout = 10 * time.Second
 	}
 	cfg.Maintain.applyDefaults()
 	log := cfg.Logger
@@ -128,11 +144,18 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 		driver, dialect = "sqlite", sqlcat.SQLite
 		dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
 	}
+	props := l.ioProps()
+	if l.isS3() && l.aws == nil {
+		awsCfg, err := s3AWSConfig(ctx, props, l.cfg.S3.RequestTimeout)
+		if err != nil {
+			return nil, err
+		}
+		l.aws = awsCfg
+	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open catalog database: %w", err)
 	}
-	props := l.ioProps()
 	props["warehouse"] = l.warehouseURI()
 	cat, err := sqlcat.NewCatalog(l.cfg.CatalogName, db, dialect, props)
 	if err != nil {
@@ -141,6 +164,39 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 	}
 	l.db, l.cat = db, cat
 	return cat, nil
+}
+
+// s3AWSConfig returns the AWS config of the warehouse's S3 client: the
+// one iceberg-go would build from props, with an HTTP client whose
+// requests time out, so that a stalled request fails and is retried
+// instead of holding a commit until the connection drops.
+func s3AWSConfig(ctx context.Context, props iceberg.Properties, timeout time.Duration) (*aws.Config, error) {
+	cfg, err := s3io.ParseAWSConfig(ctx, props)
+	if err != nil {
+		return nil, fmt.Errorf("lake s3 client config: %w", err)
+	}
+	cfg.HTTPClient = awshttp.NewBuildableClient().
+		WithTransportOptions(func(t *http.Transport) {
+			t.ResponseHeaderTimeout = timeout
+			t.MaxIdleConns = 256
+			t.MaxIdleConnsPerHost = 256
+			t.IdleConnTimeout = 90 * time.Second
+		}).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = timeout }).
+		WithTimeout(10 * timeout)
+	return cfg, nil
+}
+
+// withStorage returns ctx carrying the S3 client config, which iceberg-go
+// reads whenever it opens the warehouse's file IO.
+func (l *Lake) withStorage(ctx context.Context) context.Context {
+	l.mu.Lock()
+	cfg := l.aws
+	l.mu.Unlock()
+	if cfg == nil {
+		return ctx
+	}
+	return utils.WithAwsConfig(ctx, cfg)
 }
 
 func (l *Lake) isS3() bool { return strings.HasPrefix(l.cfg.Warehouse, "s3://") }
@@ -200,6 +256,7 @@ func (l *Lake) Open(ctx context.Context, t *schema.Table, cfg lake.TableConfig) 
 	if err != nil {
 		return nil, err
 	}
+	ctx = l.withStorage(ctx)
 	ident := table.Identifier{cfg.Namespace, cfg.Name}
 	tbl, err := l.loadOrCreate(ctx, cat, ident, t, cfg)
 	if err != nil {

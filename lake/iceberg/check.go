@@ -26,7 +26,7 @@ func (l *Lake) Check(ctx context.Context) error {
 	if _, err := cat.ListNamespaces(ctx, nil); err != nil {
 		return l.catalogProblem(err)
 	}
-	return l.probeWarehouse(ctx)
+	return l.probeWarehouse(l.withStorage(ctx))
 }
 
 // catalogProblem explains a catalog that cannot be opened. The URI is a

@@ -2,8 +2,10 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -26,19 +28,46 @@ func (w *Table) prepare(ctx context.Context, src *schema.Table) error {
 		}
 	}
 	w.source = src
-	if w.index != nil {
+	return w.syncIndex(ctx)
+}
+
+// syncIndex makes the key index reflect the table's current snapshot:
+// built on first use, and brought forward from an ancestor snapshot by
+// replaying the snapshots since (refresh), or built again when that is
+// not possible.
+func (w *Table) syncIndex(ctx context.Context) error {
+	cur := int64(0)
+	if s := w.tbl.CurrentSnapshot(); s != nil {
+		cur = s.SnapshotID
+	}
+	if w.index != nil && w.index.snapshot == cur {
 		return nil
 	}
-	kr, err := newKeyReader(w.tbl.Schema(), src)
+	kr, err := newKeyReader(w.tbl.Schema(), w.source)
 	if err != nil {
 		return err
 	}
+	if w.index != nil {
+		start, from := time.Now(), w.index.snapshot
+		n, err := w.index.refresh(ctx, w.tbl, kr)
+		if err == nil {
+			w.log.Info("key index refreshed", "snapshots", n, "from_snapshot", from, "rows", len(w.index.keys), "files", len(w.index.files), "took", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if !errors.Is(err, errRebuild) {
+			// A read failed; the index is as it was, for the next try.
+			return fmt.Errorf("table %s: refresh key index: %w", w.name(), err)
+		}
+		w.index = nil
+		w.log.Info("key index cannot be refreshed; building it again", "reason", err)
+	}
+	start := time.Now()
 	ix, err := buildIndex(ctx, w.tbl, kr)
 	if err != nil {
 		return fmt.Errorf("table %s: build key index: %w", w.name(), err)
 	}
 	w.index = ix
-	w.log.Info("key index built", "rows", len(ix.keys), "files", len(ix.files))
+	w.log.Info("key index built", "rows", len(ix.keys), "files", len(ix.files), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

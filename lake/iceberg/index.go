@@ -2,8 +2,10 @@ package iceberg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
@@ -24,6 +26,8 @@ type dataFile struct {
 	specID    int
 	rows      int64 // record count
 	deleted   int64 // rows removed by position deletes
+	// removed is set once a snapshot removed the file (a rewrite).
+	removed bool
 }
 
 // keyIndex maps each live row's key (lake.KeyOf) to its location: file
@@ -37,6 +41,9 @@ type keyIndex struct {
 	// location of the row each removed, newest commit first, for the
 	// create half of a key change that leaves TOAST columns unchanged.
 	deleted []map[string]uint64
+	// snapshot is the id of the snapshot the index reflects; 0 before the
+	// table's first snapshot.
+	snapshot int64
 }
 
 // keepDeleted is how many commits' deletes keyIndex.deleted remembers.
@@ -104,9 +111,11 @@ func newKeyReader(sc *iceberg.Schema, t *schema.Table) (*keyReader, error) {
 // current snapshot, minus the rows its position deletes remove.
 func buildIndex(ctx context.Context, tbl *table.Table, kr *keyReader) (*keyIndex, error) {
 	ix := newKeyIndex()
-	if tbl.CurrentSnapshot() == nil {
+	cur := tbl.CurrentSnapshot()
+	if cur == nil {
 		return ix, nil
 	}
+	ix.snapshot = cur.SnapshotID
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("plan files: %w", err)
@@ -115,53 +124,352 @@ func buildIndex(ctx context.Context, tbl *table.Table, kr *keyReader) (*keyIndex
 	if err != nil {
 		return nil, err
 	}
-	deleted := map[string][]int64{} // data file path -> sorted deleted positions
+	var deleteFiles []string
 	readDeletes := map[string]bool{}
 	for _, task := range tasks {
 		if len(task.EqualityDeleteFiles) > 0 || len(task.DeletionVectorFiles) > 0 {
 			return nil, fmt.Errorf("data file %s has equality deletes or deletion vectors, which tributary does not write; rewrite the table without them", task.File.FilePath())
 		}
 		for _, d := range task.DeleteFiles {
-			if readDeletes[d.FilePath()] {
-				continue
-			}
-			readDeletes[d.FilePath()] = true
-			if err := readPositionDeletes(ctx, fs, d.FilePath(), deleted); err != nil {
-				return nil, err
+			if !readDeletes[d.FilePath()] {
+				readDeletes[d.FilePath()] = true
+				deleteFiles = append(deleteFiles, d.FilePath())
 			}
 		}
 	}
-	for _, positions := range deleted {
-		slices.Sort(positions)
+	deleted, err := readAllPositionDeletes(ctx, fs, deleteFiles)
+	if err != nil {
+		return nil, err
 	}
-	for _, task := range tasks {
-		df := task.File
-		f := &dataFile{path: df.FilePath(), partition: df.Partition(), specID: int(df.SpecID()), rows: df.Count()}
-		n, err := ix.addFile(f)
+	files := make([]iceberg.DataFile, len(tasks))
+	for i, task := range tasks {
+		files[i] = task.File
+	}
+	rows, err := readKeys(ctx, fs, kr, files, deleted)
+	if err != nil {
+		return nil, err
+	}
+	if err := ix.addDataFiles(files, rows, deleted); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// readParallel is how many files the index reads at once: object stores
+// answer each request slowly, not many requests slowly.
+const readParallel = 8
+
+// forEach calls fn for 0..n-1, readParallel at a time, and returns the
+// first error.
+func forEach(ctx context.Context, n int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, readParallel)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			errs[i] = ctx.Err()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if errs[i] = fn(ctx, i); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	}
+	for _, err := range errs {
 		if err != nil {
-			return nil, err
+			return err
 		}
-		dels := slices.Compact(deleted[f.path])
-		f.deleted = int64(len(dels))
-		err = kr.read(ctx, fs, f.path, func(pos int64, key string) error {
+	}
+	return nil
+}
+
+// readAllPositionDeletes reads position delete files, in parallel, and
+// returns the deleted positions by data file path, sorted and unique.
+func readAllPositionDeletes(ctx context.Context, fs icebergio.IO, paths []string) (map[string][]int64, error) {
+	parts := make([]map[string][]int64, len(paths))
+	err := forEach(ctx, len(paths), func(ctx context.Context, i int) error {
+		parts[i] = map[string][]int64{}
+		return readPositionDeletes(ctx, fs, paths[i], parts[i])
+	})
+	if err != nil {
+		return nil, err
+	}
+	deleted := map[string][]int64{}
+	for _, m := range parts {
+		for f, pos := range m {
+			deleted[f] = append(deleted[f], pos...)
+		}
+	}
+	for f, positions := range deleted {
+		slices.Sort(positions)
+		deleted[f] = slices.Compact(positions)
+	}
+	return deleted, nil
+}
+
+// keyAt is one row of a data file.
+type keyAt struct {
+	pos int64
+	key string
+}
+
+// readKeys reads the keys of data files (in parallel), skipping the
+// positions deleted removes (by path, sorted).
+func readKeys(ctx context.Context, fs icebergio.IO, kr *keyReader, files []iceberg.DataFile, deleted map[string][]int64) ([][]keyAt, error) {
+	rows := make([][]keyAt, len(files))
+	err := forEach(ctx, len(files), func(ctx context.Context, i int) error {
+		dels := deleted[files[i].FilePath()]
+		out := make([]keyAt, 0, max(0, int(files[i].Count())-len(dels)))
+		err := kr.read(ctx, fs, files[i].FilePath(), func(pos int64, key string) error {
 			for len(dels) > 0 && dels[0] < pos {
 				dels = dels[1:]
 			}
 			if len(dels) > 0 && dels[0] == pos {
 				return nil
 			}
-			if old, dup := ix.keys[key]; dup {
-				of, op := splitLoc(old)
-				return fmt.Errorf("key %s is live twice: %s row %d and %s row %d", key, ix.files[of].path, op, f.path, pos)
-			}
-			ix.keys[key] = loc(n, pos)
+			out = append(out, keyAt{pos, key})
 			return nil
 		})
+		rows[i] = out
+		return err
+	})
+	return rows, err
+}
+
+// addDataFiles registers data files with the keys readKeys returned for
+// them. A key already live in the index is an error.
+func (ix *keyIndex) addDataFiles(files []iceberg.DataFile, rows [][]keyAt, deleted map[string][]int64) error {
+	for i, df := range files {
+		f := &dataFile{path: df.FilePath(), partition: df.Partition(), specID: int(df.SpecID()), rows: df.Count()}
+		f.deleted = int64(len(deleted[f.path]))
+		n, err := ix.addFile(f)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		for _, r := range rows[i] {
+			if old, dup := ix.keys[r.key]; dup {
+				of, op := splitLoc(old)
+				return fmt.Errorf("key %s is live twice: %s row %d and %s row %d", r.key, ix.files[of].path, op, f.path, r.pos)
+			}
+			ix.keys[r.key] = loc(n, r.pos)
 		}
 	}
-	return ix, nil
+	return nil
+}
+
+// errRebuild says the index cannot follow the table's new snapshots and
+// must be built again from the current snapshot.
+var errRebuild = errors.New("key index must be rebuilt")
+
+// maxRefreshSnapshots caps the snapshots a refresh replays; beyond it a
+// rebuild reads fewer manifests.
+const maxRefreshSnapshots = 1000
+
+// refresh brings the index from the snapshot it reflects to the table's
+// current snapshot by replaying the snapshots committed since: the keys of
+// added data files are read, the positions of added position delete files
+// dropped, and the keys of removed data files (a rewrite) dropped, their
+// surviving rows coming back through the rewrite's added files. It returns
+// errRebuild (wrapped) when the index's snapshot is not an ancestor of the
+// current one (or has expired), or when a snapshot does something the
+// index cannot replay; the index is then unusable.
+func (ix *keyIndex) refresh(ctx context.Context, tbl *table.Table, kr *keyReader) (int, error) {
+	cur := tbl.CurrentSnapshot()
+	if cur == nil {
+		if ix.snapshot == 0 {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("%w: the table has no snapshot", errRebuild)
+	}
+	var chain []*table.Snapshot
+	meta := tbl.Metadata()
+	for s := cur; s.SnapshotID != ix.snapshot; {
+		chain = append(chain, s)
+		if len(chain) > maxRefreshSnapshots {
+			return 0, fmt.Errorf("%w: more than %d new snapshots", errRebuild, maxRefreshSnapshots)
+		}
+		if s.ParentSnapshotID == nil {
+			if ix.snapshot == 0 {
+				break
+			}
+			return 0, fmt.Errorf("%w: snapshot %d is not an ancestor of %d", errRebuild, ix.snapshot, cur.SnapshotID)
+		}
+		if s = meta.SnapshotByID(*s.ParentSnapshotID); s == nil {
+			return 0, fmt.Errorf("%w: snapshot %d expired", errRebuild, ix.snapshot)
+		}
+	}
+	fs, err := tbl.FS(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// All reads first, so that a storage error leaves the index as it was.
+	loaded := make([]*snapshotChanges, 0, len(chain))
+	for _, s := range slices.Backward(chain) {
+		ch, err := loadChanges(ctx, fs, kr, s)
+		if err != nil {
+			return 0, fmt.Errorf("snapshot %d: %w", s.SnapshotID, err)
+		}
+		loaded = append(loaded, ch)
+	}
+	for i, ch := range loaded {
+		if err := ix.replay(ch); err != nil {
+			ix.snapshot = -1 // partly replayed: unusable
+			return 0, fmt.Errorf("snapshot %d: %w", chain[len(chain)-1-i].SnapshotID, err)
+		}
+	}
+	ix.snapshot = cur.SnapshotID
+	return len(chain), nil
+}
+
+// snapshotChanges are the files one snapshot added and removed, with what
+// the index needs of them.
+type snapshotChanges struct {
+	added, removed            []iceberg.DataFile
+	addedDeletes, removedDels []iceberg.DataFile
+	// deleted holds the positions the added delete files remove, and
+	// targets those the removed ones did, by data file path; keys the
+	// keys of the added data files.
+	deleted, targets map[string][]int64
+	keys             [][]keyAt
+}
+
+// changesOf reads the entries a snapshot added or removed, from the
+// manifests it wrote.
+func changesOf(fs icebergio.IO, s *table.Snapshot) (*snapshotChanges, error) {
+	manifests, err := s.Manifests(fs)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest list: %w", err)
+	}
+	ch := &snapshotChanges{}
+	for _, m := range manifests {
+		if m.SnapshotID() != s.SnapshotID {
+			continue // written by an earlier snapshot: nothing of this one
+		}
+		for e, err := range m.Entries(fs, false) {
+			if err != nil {
+				return nil, fmt.Errorf("read manifest %s: %w", m.FilePath(), err)
+			}
+			if e.SnapshotID() != s.SnapshotID || e.Status() == iceberg.EntryStatusEXISTING {
+				continue
+			}
+			df := e.DataFile()
+			added := e.Status() == iceberg.EntryStatusADDED
+			switch df.ContentType() {
+			case iceberg.EntryContentData:
+				if added {
+					ch.added = append(ch.added, df)
+				} else {
+					ch.removed = append(ch.removed, df)
+				}
+			case iceberg.EntryContentPosDeletes:
+				if df.FileFormat() != iceberg.ParquetFile {
+					return nil, fmt.Errorf("%w: delete file %s is %s", errRebuild, df.FilePath(), df.FileFormat())
+				}
+				if added {
+					ch.addedDeletes = append(ch.addedDeletes, df)
+				} else {
+					ch.removedDels = append(ch.removedDels, df)
+				}
+			default:
+				return nil, fmt.Errorf("%w: equality delete file %s", errRebuild, df.FilePath())
+			}
+		}
+	}
+	return ch, nil
+}
+
+// loadChanges reads what the index needs of one snapshot's changes.
+func loadChanges(ctx context.Context, fs icebergio.IO, kr *keyReader, s *table.Snapshot) (*snapshotChanges, error) {
+	ch, err := changesOf(fs, s)
+	if err != nil {
+		return nil, err
+	}
+	paths := func(files []iceberg.DataFile) []string {
+		out := make([]string, len(files))
+		for i, d := range files {
+			out[i] = d.FilePath()
+		}
+		return out
+	}
+	if ch.targets, err = readAllPositionDeletes(ctx, fs, paths(ch.removedDels)); err != nil {
+		return nil, err
+	}
+	if ch.deleted, err = readAllPositionDeletes(ctx, fs, paths(ch.addedDeletes)); err != nil {
+		return nil, err
+	}
+	if ch.keys, err = readKeys(ctx, fs, kr, ch.added, ch.deleted); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// replay applies one snapshot's changes to the index.
+func (ix *keyIndex) replay(ch *snapshotChanges) error {
+	// Removed data files: their keys go; a rewrite adds the survivors back.
+	gone := map[int]bool{}
+	for _, df := range ch.removed {
+		if n, ok := ix.byPath[df.FilePath()]; ok && !ix.files[n].removed {
+			gone[n] = true
+			ix.files[n].removed = true
+		}
+	}
+	if len(gone) > 0 {
+		for k, l := range ix.keys {
+			if f, _ := splitLoc(l); gone[f] {
+				delete(ix.keys, k)
+			}
+		}
+		ix.deleted = nil // rows deleted earlier may live in files now gone
+	}
+	// A removed delete file must only point into removed files, or its
+	// rows would come back.
+	for p := range ch.targets {
+		if n, ok := ix.byPath[p]; ok && !ix.files[n].removed {
+			return fmt.Errorf("%w: a removed delete file pointed into live data file %s", errRebuild, p)
+		}
+	}
+	ix.dropPositions(ch.deleted)
+	if err := ix.addDataFiles(ch.added, ch.keys, ch.deleted); err != nil {
+		return fmt.Errorf("%w: %w", errRebuild, err)
+	}
+	return nil
+}
+
+// dropPositions removes the keys at deleted positions (sorted, by data
+// file path) of the files already in the index.
+func (ix *keyIndex) dropPositions(deleted map[string][]int64) {
+	targets := map[int][]int64{}
+	for p, pos := range deleted {
+		if n, ok := ix.byPath[p]; ok {
+			targets[n] = pos
+			ix.files[n].deleted += int64(len(pos))
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	for k, l := range ix.keys {
+		f, pos := splitLoc(l)
+		if dels, ok := targets[f]; ok {
+			if _, found := slices.BinarySearch(dels, pos); found {
+				delete(ix.keys, k)
+			}
+		}
+	}
 }
 
 // read calls fn with the position and key of every row of a data file.

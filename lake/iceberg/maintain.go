@@ -83,6 +83,12 @@ func (w *Table) Maintain(ctx context.Context) (lake.MaintainStats, error) {
 	if w.broken != nil {
 		return st, fmt.Errorf("table %s must be opened again: %w", w.name(), w.broken)
 	}
+	ctx = w.lake.withStorage(ctx)
+	if w.index != nil && w.source != nil {
+		if err := w.syncIndex(ctx); err != nil {
+			return st, err
+		}
+	}
 	if w.index != nil && w.tbl.CurrentSnapshot() != nil {
 		rw, err := w.planRewrite(ctx)
 		if err != nil {
@@ -264,9 +270,14 @@ func (w *Table) applyRewrite(ctx context.Context, rw *rewrite, st *lake.Maintain
 		return fmt.Errorf("table %s: commit rewrite: %w", w.name(), err)
 	}
 	w.tbl = tbl
+	w.index.snapshot = tbl.CurrentSnapshot().SnapshotID
+	for _, n := range rw.files {
+		w.index.files[n].removed = true
+	}
 	for _, a := range added {
 		n, err := w.index.addFile(&dataFile{path: a.df.FilePath(), partition: a.df.Partition(), specID: int(a.df.SpecID()), rows: a.df.Count()})
 		if err != nil {
+			w.index = nil
 			w.broken = err
 			return err
 		}

@@ -27,5 +27,6 @@ func (w *Table) Size() lake.Size {
 		DeleteFiles:     num("total-delete-files"),
 		PositionDeletes: num("total-position-deletes"),
 		AddedBytes:      num("added-files-size"),
+		DataFiles:       num("total-data-files"),
 	}
 }

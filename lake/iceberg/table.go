@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -50,7 +51,10 @@ type Table struct {
 	broken error
 }
 
-var _ lake.Table = (*Table)(nil)
+var (
+	_ lake.Table     = (*Table)(nil)
+	_ lake.Refresher = (*Table)(nil)
+)
 
 // checkpointJSON is the summary form of a lake.Checkpoint.
 type checkpointJSON struct {
@@ -140,14 +144,50 @@ func (w *Table) Close() {
 	w.broken = errors.New("table closed")
 }
 
+// maxAttempts bounds the commits of one Apply: a conflict with a writer
+// that did not move the checkpoint is planned again, a few times at most.
+const maxAttempts = 3
+
 // Apply commits one batch as one snapshot: the batch's new rows as data
 // files, the rows they replace and the deleted rows as position deletes,
-// and the checkpoint in the summary.
+// and the checkpoint in the summary. When the commit conflicts with
+// snapshots that left the checkpoint where this table had it (another
+// writer's maintenance, a snapshot of no data), the table is refreshed
+// and the batch planned and committed again, up to maxAttempts times;
+// when they moved it, Apply returns ErrConflict.
 func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	start := time.Now()
 	if w.broken != nil {
 		return lake.Stats{}, fmt.Errorf("table %s must be opened again: %w", w.name(), w.broken)
 	}
+	ctx = w.lake.withStorage(ctx)
+	base := w.checkpoint.Clone()
+	for attempt := 1; ; attempt++ {
+		stats, err := w.apply(ctx, b)
+		stats.Duration = time.Since(start)
+		if err == nil || !errors.Is(err, lake.ErrConflict) || attempt == maxAttempts || ctx.Err() != nil {
+			return stats, err
+		}
+		if rerr := w.Refresh(ctx); rerr != nil {
+			w.broken = err
+			return stats, fmt.Errorf("%w (and %w)", err, rerr)
+		}
+		if !sameOffsets(w.checkpoint, base) {
+			w.broken = err // the caller resumes from the table's checkpoint
+			return stats, err
+		}
+		w.log.Info("commit conflict with snapshots that kept the checkpoint; planning the batch again", "attempt", attempt, "error", err)
+	}
+}
+
+// sameOffsets reports whether two checkpoints reach the same Kafka
+// position.
+func sameOffsets(a, b lake.Checkpoint) bool {
+	return a.Topic == b.Topic && maps.Equal(a.Offsets, b.Offsets)
+}
+
+// apply is one attempt of Apply.
+func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	if err := w.prepare(ctx, b.Table); err != nil {
 		return lake.Stats{}, err
 	}
@@ -165,7 +205,6 @@ func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	}
 	if p.empty() {
 		w.checkpoint = cp
-		stats.Duration = time.Since(start)
 		return stats, nil
 	}
 	files, err := w.writeFiles(ctx, p)
@@ -173,30 +212,67 @@ func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 		return stats, err
 	}
 	stats.DataFiles, stats.DeleteFiles = len(files.data), len(files.deletes)
-	tbl, err := w.commit(ctx, cp, files)
+	tbl, id, err := w.commit(ctx, cp, files)
 	if err != nil {
 		w.broken = err
 		return stats, err
 	}
 	w.tbl = tbl
-	if err := w.updateIndex(p, files); err != nil {
+	if err := w.updateIndex(p, files, commitSnapshot(tbl, id)); err != nil {
+		w.index = nil
 		w.broken = err
 		return stats, err
 	}
 	w.checkpoint = cp
 	stats.SnapshotID = tbl.CurrentSnapshot().SnapshotID
-	stats.Duration = time.Since(start)
 	return stats, nil
 }
 
+// Refresh loads the table again from the catalog, after a failed commit or
+// when another writer may have committed, and keeps its key index, which
+// the next Apply or Maintain brings forward from the snapshots committed
+// since (or builds again when its snapshot is no ancestor of the current
+// one). When it returns nil the table can apply batches again and
+// Checkpoint is the table's last commit.
+func (w *Table) Refresh(ctx context.Context) error {
+	ctx = w.lake.withStorage(ctx)
+	tbl, err := w.cat.LoadTable(ctx, w.ident)
+	if err != nil {
+		return fmt.Errorf("reload table %s: %w", w.name(), err)
+	}
+	cp, err := lastCheckpoint(tbl)
+	if err != nil {
+		return fmt.Errorf("table %s: %w", w.name(), err)
+	}
+	w.tbl, w.checkpoint, w.broken = tbl, cp, nil
+	return nil
+}
+
+// commitSnapshot returns the id of the snapshot with a commit id among the
+// current snapshot and its ancestors, or -1.
+func commitSnapshot(tbl *table.Table, id string) int64 {
+	meta := tbl.Metadata()
+	for s := tbl.CurrentSnapshot(); s != nil; {
+		if s.Summary != nil && s.Summary.Properties[SummaryCommitID] == id {
+			return s.SnapshotID
+		}
+		if s.ParentSnapshotID == nil {
+			break
+		}
+		s = meta.SnapshotByID(*s.ParentSnapshotID)
+	}
+	return -1
+}
+
 // commit adds the files in one row delta whose summary carries the
-// checkpoint, pinned to the snapshot the plan was made against.
-func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFiles) (*table.Table, error) {
+// checkpoint, pinned to the snapshot the plan was made against, and
+// returns the table and the commit id.
+func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFiles) (*table.Table, string, error) {
 	id := uuid.NewString()
 	props := iceberg.Properties{SummaryCheckpoint: encodeCheckpoint(cp), SummaryCommitID: id}
 	txn := w.tbl.NewTransaction()
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
-		return nil, fmt.Errorf("commit %s: %w", w.name(), err)
+		return nil, id, fmt.Errorf("commit %s: %w", w.name(), err)
 	}
 	rd := txn.NewRowDelta(props)
 	for _, f := range files.data {
@@ -206,16 +282,17 @@ func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFi
 		rd.AddDeletes(f)
 	}
 	if err := rd.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("stage commit %s: %w", w.name(), err)
+		return nil, id, fmt.Errorf("stage commit %s: %w", w.name(), err)
 	}
 	tbl, err := txn.Commit(ctx)
 	if err == nil {
-		return tbl, nil
+		return tbl, id, nil
 	}
 	if isConflict(err) {
-		return nil, fmt.Errorf("commit %s: %w: %w", w.name(), lake.ErrConflict, err)
+		return nil, id, fmt.Errorf("commit %s: %w: %w", w.name(), lake.ErrConflict, err)
 	}
-	return w.resolve(ctx, id, err)
+	tbl, err = w.resolve(ctx, id, err)
+	return tbl, id, err
 }
 
 // isConflict reports whether a commit error says the table moved since it

@@ -470,9 +470,10 @@ func sortedValues(m map[int]any) []any {
 	return out
 }
 
-// updateIndex records a committed plan in the key index.
-func (w *Table) updateIndex(p *plan, files *writtenFiles) error {
+// updateIndex records a plan committed as snapshot snap in the key index.
+func (w *Table) updateIndex(p *plan, files *writtenFiles, snap int64) error {
 	ix := w.index
+	ix.snapshot = snap
 	for f, pos := range p.deletes {
 		ix.files[f].deleted += int64(len(pos))
 	}
