@@ -53,6 +53,11 @@ type Config struct {
 	// MaintainEvery is how often a worker maintains each of its tables
 	// (rewrites files, expires snapshots), after a commit; default 10m.
 	MaintainEvery time.Duration
+	// MaintainFiles maintains a table before MaintainEvery has passed
+	// once it has this many data files and twice as many as its last
+	// maintenance left (a table whose commits touch many partitions);
+	// default 500.
+	MaintainFiles int64
 	// RetryMin is the first pause before a failed session starts again;
 	// it doubles up to 30s. Default 1s.
 	RetryMin time.Duration
@@ -104,6 +109,7 @@ type Compactor struct {
 	mu      sync.Mutex
 	workers map[string]*worker    // by topic, in the current session
 	tables  map[string]lake.Table // open tables by topic, kept across sessions
+	maint   map[string]maintained // last maintenance by topic, kept across sessions
 	stopped map[string]error      // tables stopped by bad input, by topic
 	cl      *kgo.Client
 	failErr error
@@ -134,6 +140,9 @@ func New(cfg Config) *Compactor {
 	if cfg.MaintainEvery <= 0 {
 		cfg.MaintainEvery = 10 * time.Minute
 	}
+	if cfg.MaintainFiles <= 0 {
+		cfg.MaintainFiles = 500
+	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = time.Second
 	}
@@ -141,7 +150,7 @@ func New(cfg Config) *Compactor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Compactor{cfg: cfg, log: log, workers: map[string]*worker{}, tables: map[string]lake.Table{}, stopped: map[string]error{}}
+	c := &Compactor{cfg: cfg, log: log, workers: map[string]*worker{}, tables: map[string]lake.Table{}, maint: map[string]maintained{}, stopped: map[string]error{}}
 	for _, s := range cfg.Sources {
 		if s.Namespace == "" {
 			s.Namespace = "{db}"
@@ -466,8 +475,17 @@ func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[
 	return offsets
 }
 
+// revokeFlushBudget bounds the commit a worker makes when its topic is
+// revoked: past it the worker drops what it holds (the next owner reads it
+// again from the table's checkpoint) rather than hold up the rebalance
+// until the group expels this member, which would then still be
+// committing to a table another worker owns.
+const revokeFlushBudget = 10 * time.Second
+
 // revoked stops the workers of revoked topics, committing what they hold
-// when flush is set.
+// (within revokeFlushBudget) when flush is set. Lost topics are no longer
+// this member's: their workers start no commit, abort the one in flight
+// and drop what they hold.
 func (c *Compactor) revoked(topics map[string][]int32, flush bool) {
 	c.mu.Lock()
 	var ws []*worker
@@ -478,6 +496,14 @@ func (c *Compactor) revoked(topics map[string][]int32, flush bool) {
 		}
 	}
 	c.mu.Unlock()
+	for _, w := range ws {
+		if !flush {
+			w.disown(errLost)
+			continue
+		}
+		t := time.AfterFunc(revokeFlushBudget, func() { w.disown(errRevokedSlow) })
+		defer t.Stop()
+	}
 	for _, w := range ws {
 		w.stop(flush)
 	}
@@ -531,4 +557,23 @@ func (c *Compactor) commitOffsets(cp lake.Checkpoint) {
 			c.log.Debug("commit group offsets", "topic", cp.Topic, "error", err)
 		}
 	})
+}
+
+// lastMaintained returns a table's last maintenance; the first call for
+// a table counts as one, so the first run comes MaintainEvery later.
+func (c *Compactor) lastMaintained(topic string) maintained {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m, ok := c.maint[topic]
+	if !ok {
+		m = maintained{at: time.Now()}
+		c.maint[topic] = m
+	}
+	return m
+}
+
+func (c *Compactor) setMaintained(topic string, files int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.maint[topic] = maintained{at: time.Now(), files: files}
 }

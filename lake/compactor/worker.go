@@ -28,6 +28,12 @@ type worker struct {
 	parts []int32
 	log   *slog.Logger
 
+	// own is cancelled once the worker's topic is no longer this
+	// member's (lost, or revoked and its flush too slow): no commit
+	// starts after that, and the one in flight is aborted.
+	own    context.Context
+	disown context.CancelCauseFunc
+
 	in   chan []*kgo.Record
 	quit chan bool // true: commit what is pending first
 	done chan struct{}
@@ -56,8 +62,6 @@ type worker struct {
 	// halted is set once the worker stops applying records: bad input or
 	// a failure that ends the session.
 	halted error
-	// maintained is when the table was last maintained.
-	maintained time.Time
 	// m records the topic's metrics; stable holds the last stable
 	// offsets fetches report and applied the offsets the table holds,
 	// for the consume lag (metrics.go).
@@ -68,8 +72,22 @@ type worker struct {
 	times sourceTimes
 }
 
+// errLost and errRevokedSlow are the causes of a worker's disowning.
+var (
+	errLost        = errors.New("topic lost: this member is no longer in the group")
+	errRevokedSlow = errors.New("topic revoked and its last commit took too long")
+)
+
+// maintained is a table's last maintenance.
+type maintained struct {
+	at    time.Time
+	files int64 // data files it left
+}
+
 func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
+	own, disown := context.WithCancelCause(context.Background())
 	return &worker{
+		own: own, disown: disown,
 		c: c, src: src, topic: topic, parts: parts, log: c.log.With("topic", topic),
 		in: make(chan []*kgo.Record, 16), quit: make(chan bool), done: make(chan struct{}),
 		next: map[int32]int64{}, cols: columnIndex{}, barrier: map[int32]int64{}, held: map[int32][]*kgo.Record{},
@@ -81,6 +99,15 @@ func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
 // session) and positions the worker at its checkpoint.
 func (w *worker) open(ctx context.Context) error {
 	tbl := w.c.table(w.topic)
+	if r, ok := tbl.(lake.Refresher); ok && tbl != nil {
+		// Kept from an earlier session, or after a failed commit: another
+		// writer may have committed since. Refreshing keeps the key index.
+		if err := r.Refresh(ctx); err != nil {
+			w.log.Warn("cannot refresh the lake table kept from before; opening it again", "error", err)
+			w.c.setTable(w.topic, nil)
+			tbl = nil
+		}
+	}
 	if tbl == nil {
 		t, err := w.src.schemas.newest(ctx, w.topic)
 		if err != nil {
@@ -210,9 +237,19 @@ func (w *worker) fail(err error) {
 	if w.halted != nil {
 		return
 	}
+	if cause := context.Cause(w.own); cause != nil {
+		// Another member owns the topic now: drop what is held; the
+		// session goes on.
+		w.halted = cause
+		w.log.Info("topic no longer owned; dropping the records not yet committed", "records", w.acc.records, "reason", cause, "error", err)
+		w.acc.reset()
+		return
+	}
 	w.halted = err
 	w.c.cfg.Metrics.Error(errorKind(err))
-	w.c.setTable(w.topic, nil)
+	if _, ok := w.c.table(w.topic).(lake.Refresher); !ok {
+		w.c.setTable(w.topic, nil)
+	} // else kept, and refreshed when opened again: its key index survives
 	w.c.fail(fmt.Errorf("topic %s: %w", w.topic, err))
 }
 
@@ -348,7 +385,10 @@ func (w *worker) flushErr(ctx context.Context) error {
 		w.acc.reset() // only tombstones: nothing to commit
 		return nil
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	if cause := context.Cause(w.own); cause != nil {
+		return cause // checked right before a commit starts
+	}
+	fctx, cancel := context.WithTimeout(w.own, flushTimeout)
 	defer cancel()
 	cp := lake.Checkpoint{Topic: w.topic, Offsets: maps.Clone(w.next)}
 	b := w.acc.batch(cp)
@@ -375,14 +415,11 @@ func (w *worker) maintain(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	if w.maintained.IsZero() {
-		w.maintained = time.Now() // the first run comes one period after start
-	}
-	if time.Since(w.maintained) < w.c.cfg.MaintainEvery {
+	if !w.maintenanceDue() {
 		return nil
 	}
-	w.maintained = time.Now()
 	st, err := m.Maintain(ctx)
+	w.c.setMaintained(w.topic, w.dataFiles())
 	if err != nil {
 		return maintainError{err}
 	}
@@ -390,4 +427,25 @@ func (w *worker) maintain(ctx context.Context) error {
 	w.log.Debug("maintained", "rewritten", st.RewrittenFiles, "into", st.NewFiles, "delete_files_removed", st.RemovedDeleteFiles,
 		"snapshots_expired", st.ExpiredSnapshots, "orphans_removed", st.RemovedOrphans, "took", st.Duration)
 	return nil
+}
+
+// maintenanceDue reports whether the table is due for maintenance:
+// MaintainEvery after the last one (the first one MaintainEvery after the
+// compactor started with the table), or sooner once its data files
+// reach MaintainFiles and twice what the last one left.
+func (w *worker) maintenanceDue() bool {
+	last := w.c.lastMaintained(w.topic)
+	if time.Since(last.at) >= w.c.cfg.MaintainEvery {
+		return true
+	}
+	n := w.dataFiles()
+	return n >= w.c.cfg.MaintainFiles && n >= 2*last.files
+}
+
+// dataFiles returns the table's data files, 0 when unknown.
+func (w *worker) dataFiles() int64 {
+	if s, ok := w.tbl.(lake.Sizer); ok {
+		return s.Size().DataFiles
+	}
+	return 0
 }
