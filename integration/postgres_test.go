@@ -255,6 +255,16 @@ func TestPostgresNoKey(t *testing.T) {
 // its memory.
 const pgChildEnv = "TRIBUTARY_TEST_PG_READER"
 
+// pgChildMemoryLimit is the child reader's soft memory limit in MiB.
+// With GOGC=400 alone, the heap grows to five times what was live at the
+// last collection: the reader's live heap is some 40 MiB (its bounded
+// queues: replication messages, the publisher's pipeline and producer
+// buffer), yet its RSS reached 280-460 MiB over a 1M-row transaction. The
+// limit caps that headroom; it costs a few more collections, not more
+// live memory. cmd/tributary should give reader processes the same
+// default (GOMEMLIMIT still wins).
+const pgChildMemoryLimit = 160
+
 type pgChildSpec struct {
 	Name, Addr, User, Password, Database string
 	ChunkSize, MaxTxRows                 int
@@ -281,6 +291,16 @@ func pgChild(spec string) int {
 	defer stop()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400) // as cmd/tributary does
+	}
+	// A soft memory limit of pgChildMemoryLimit MiB, the default proposed
+	// for reader processes; TRIBUTARY_TEST_PG_MEMLIMIT_MIB sets another (0:
+	// none), and GOMEMLIMIT overrides both.
+	limit := int64(pgChildMemoryLimit)
+	if n, err := strconv.ParseInt(os.Getenv("TRIBUTARY_TEST_PG_MEMLIMIT_MIB"), 10, 64); err == nil {
+		limit = n
+	}
+	if limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(limit << 20)
 	}
 	if path := os.Getenv("TRIBUTARY_TEST_PG_HEAPPROFILE"); path != "" {
 		// One heap profile when the heap first passes 256 MiB, or
