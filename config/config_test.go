@@ -56,10 +56,10 @@ func TestParseSourceMinimalMySQLDefaults(t *testing.T) {
 			TLS: TLS{Mode: TLSDisable},
 		},
 		Tables:   Tables{WithoutPrimaryKey: NoKeyFail},
-		Snapshot: Snapshot{Mode: SnapshotInitial, ChunkSize: 10000},
+		Snapshot: Snapshot{Mode: SnapshotInitial, ChunkSize: 10000, Workers: 2},
 		Kafka: Kafka{
 			TopicPrefix: "orders", Partitions: 3, ReplicationFactor: -1,
-			TransactionalID: "tributary-reader-orders", BatchMaxEvents: 10000,
+			TransactionalID: "tributary-reader-orders", BatchMaxEvents: 10000, SplitTransactionRows: 100000,
 			BatchMaxBytes: 16 * MiB, Linger: Duration(100 * time.Millisecond), TLS: TLS{Mode: TLSDisable},
 		},
 		Log: Log{Level: LogInfo, Format: LogText},
@@ -152,12 +152,12 @@ log:
 	if !reflect.DeepEqual(got.Tables, wantTables) {
 		t.Errorf("tables = %+v, want %+v", got.Tables, wantTables)
 	}
-	if got.Snapshot != (Snapshot{Mode: SnapshotNever, ChunkSize: 1_000_000}) {
+	if got.Snapshot != (Snapshot{Mode: SnapshotNever, ChunkSize: 1_000_000, Workers: 2}) {
 		t.Errorf("snapshot = %+v", got.Snapshot)
 	}
 	// linger: 0s is zero, which means the default.
 	wantKafka := Kafka{Brokers: []string{"k1:9092", "k2:9093"}, TopicPrefix: "shop.orders", Partitions: 12,
-		ReplicationFactor: 3, TransactionalID: "orders-tx", BatchMaxEvents: 500, BatchMaxBytes: 4 * MiB,
+		ReplicationFactor: 3, TransactionalID: "orders-tx", BatchMaxEvents: 500, BatchMaxBytes: 4 * MiB, SplitTransactionRows: 100000,
 		Linger: Duration(100 * time.Millisecond), SASL: &SASL{Mechanism: SASLScramSHA512, User: "u", Password: "p"},
 		TLS: TLS{Mode: TLSRequire}}
 	if !reflect.DeepEqual(got.Kafka, wantKafka) {

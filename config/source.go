@@ -124,6 +124,9 @@ type Postgres struct {
 	// HeartbeatInterval is how often the reader writes a heartbeat message
 	// and reports its position; default 10s.
 	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	// SpillDir holds the temporary files of large transactions the server
+	// streams before they commit; default the system temp dir.
+	SpillDir string `yaml:"spill_dir"`
 	// TLS configures the connection's TLS.
 	TLS TLS `yaml:"tls"`
 }
@@ -167,6 +170,9 @@ type Snapshot struct {
 	Mode SnapshotMode `yaml:"mode"`
 	// ChunkSize is the number of rows per snapshot chunk; default 10000.
 	ChunkSize int `yaml:"chunk_size"`
+	// Workers is how many tables a PostgreSQL reader snapshots at once,
+	// each on its own connection; default 2.
+	Workers int `yaml:"workers"`
 }
 
 // SnapshotMode says whether a reader snapshots existing rows.
@@ -197,6 +203,10 @@ type Kafka struct {
 	BatchMaxEvents int `yaml:"batch_max_events"`
 	// BatchMaxBytes caps the bytes in one Kafka transaction; default 16MiB.
 	BatchMaxBytes ByteSize `yaml:"batch_max_bytes"`
+	// SplitTransactionRows is the number of row changes after which a
+	// large source transaction is split across Kafka transactions (the
+	// checkpoint counts the rows already published); default 100000.
+	SplitTransactionRows int `yaml:"split_transaction_rows"`
 	// Linger is how long a transaction waits for more events; default 100ms.
 	Linger Duration `yaml:"linger"`
 	// SASL is the authentication; nil means none.
@@ -290,6 +300,7 @@ func (s *Source) ApplyDefaults() {
 	setDefault(&s.Tables.WithoutPrimaryKey, NoKeyFail)
 	setDefault(&s.Snapshot.Mode, SnapshotInitial)
 	setDefault(&s.Snapshot.ChunkSize, 10000)
+	setDefault(&s.Snapshot.Workers, 2)
 	k := &s.Kafka
 	setDefault(&k.TopicPrefix, s.Name)
 	setDefault(&k.Partitions, 3)
@@ -298,6 +309,7 @@ func (s *Source) ApplyDefaults() {
 		setDefault(&k.TransactionalID, "tributary-reader-"+s.Name)
 	}
 	setDefault(&k.BatchMaxEvents, 10000)
+	setDefault(&k.SplitTransactionRows, 100000)
 	setDefault(&k.BatchMaxBytes, 16*MiB)
 	setDefault(&k.Linger, defaultLinger)
 	k.TLS.applyDefaults()

@@ -95,6 +95,12 @@ func (s *Source) Validate() error {
 	if c := s.Snapshot.ChunkSize; c < 1 || c > 1_000_000 {
 		p.add("snapshot.chunk_size", "%d is out of range; use 1 to 1000000 rows (default 10000)", c)
 	}
+	if w := s.Snapshot.Workers; w < 1 || w > 64 {
+		p.add("snapshot.workers", "%d is out of range; use 1 to 64 (default 2)", w)
+	}
+	if n := s.Kafka.SplitTransactionRows; n < 100 {
+		p.add("kafka.split_transaction_rows", "%d is too small; use 100 or more (default 100000)", n)
+	}
 	s.Kafka.validate(&p, s.Name, nameOK)
 	s.Metrics.validate(&p)
 	s.Log.validate(&p)
