@@ -76,8 +76,10 @@ const recordChunk = 64
 func (p *Publisher) startPipeline() {
 	ctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
-	p.jobs = make(chan job, 4)
-	p.order = make(chan chan rendered, 16)
+	// Room for bursts: the caller is the source's single event loop, and
+	// each time it blocks here it waits again for a CPU to run on.
+	p.jobs = make(chan job, 16)
+	p.order = make(chan chan rendered, 64)
 	for range max(1, min(4, runtime.GOMAXPROCS(0))) {
 		r := &renderer{p: p, topics: map[*schema.Table]string{}}
 		p.worker.Go(func() { r.run(ctx) })
