@@ -240,9 +240,9 @@ func BenchmarkMySQLBinlog(b *testing.B) {
 	// The bare loop runs before and after the reader, and the reader is
 	// compared with their mean: the CPUs are shared, and a load that
 	// comes or goes during the run weighs on both sides alike.
-	srv0 := serverCPU(m)
+	srv0, self0 := serverCPU(m), processCPU()
 	rows, bare1 := bareLoop(b, m, start, end)
-	srv1 := serverCPU(m)
+	srv1, bareCPU := serverCPU(m), processCPU()-self0
 	fmt.Printf("backlog from %s:%d to %s:%d\n", start.File, start.Pos, end.File, end.Pos)
 	seedCheckpoint(b, k, "stream", start)
 	selfCPU, srv2 := processCPU(), serverCPU(m)
@@ -253,7 +253,8 @@ func BenchmarkMySQLBinlog(b *testing.B) {
 	bareRate := float64(rows) / bare.Seconds()
 	readerRate := float64(rows) / wall.Seconds()
 	fmt.Printf("binlog backlog: %d row changes (sysbench oltp_write_only %d transactions + bulk insert %d rows)\n", rows, events, bulk)
-	fmt.Printf("  go-mysql bare BinlogSyncer loop:   %8.0f rows/s (%v before the reader, %v after)\n", bareRate, bare1.Round(time.Millisecond), bare2.Round(time.Millisecond))
+	fmt.Printf("  go-mysql bare BinlogSyncer loop:   %8.0f rows/s (%v before the reader, %v after; %.1f CPU-s before, %.0f rows per CPU-s)\n",
+		bareRate, bare1.Round(time.Millisecond), bare2.Round(time.Millisecond), bareCPU.Seconds(), float64(rows)/bareCPU.Seconds())
 	fmt.Printf("  tributary reader into kfake:       %8.0f rows/s (%v, %.1f CPU-s, %.0f rows per CPU-s)\n", readerRate, wall.Round(time.Millisecond), cpu.Seconds(), float64(rows)/cpu.Seconds())
 	fmt.Printf("  reader / bare loop:                %8.1f%% (target >= 90%%)\n", 100*readerRate/bareRate)
 	fmt.Printf("  (CPU-s meanwhile: MariaDB %.1f for the bare loop, %.1f for the reader; kfake, in the test process, %.1f)\n",
