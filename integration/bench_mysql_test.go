@@ -199,10 +199,15 @@ metrics: {listen: %q}
 
 // seedCheckpoint commits a checkpoint that starts a reader at a binlog
 // position with nothing to snapshot, as a reader that had been stopped
-// there would.
-func seedCheckpoint(b *testing.B, k *harness.Kafka, name string, at binlogPos) {
+// there would. It lists the tables as captured and snapshotted: a reader
+// snapshots the tables it captures that its checkpoint does not name.
+func seedCheckpoint(b *testing.B, k *harness.Kafka, name string, at binlogPos, tables ...string) {
 	b.Helper()
-	cp, _ := json.Marshal(map[string]any{"flavor": "mariadb", "tables": map[string]any{},
+	known := map[string]any{}
+	for _, t := range tables {
+		known[t] = map[string]any{"version": 0, "snapshot": "done"}
+	}
+	cp, _ := json.Marshal(map[string]any{"flavor": "mariadb", "tables": known,
 		"position": map[string]any{"gtid_set": at.GTID, "file": at.File, "pos": at.Pos}})
 	p := kafka.NewPublisher(kafka.PublisherConfig{Brokers: k.Addrs, TopicPrefix: name, CheckpointKey: name})
 	defer p.Close()
@@ -244,7 +249,9 @@ func BenchmarkMySQLBinlog(b *testing.B) {
 	rows, bare1 := bareLoop(b, m, start, end)
 	srv1, bareCPU := serverCPU(m), processCPU()-self0
 	fmt.Printf("backlog from %s:%d to %s:%d\n", start.File, start.Pos, end.File, end.Pos)
-	seedCheckpoint(b, k, "stream", start)
+	// The bulk table, created in the backlog, exists when the reader
+	// starts: named here, it is streamed only, like the others.
+	seedCheckpoint(b, k, "stream", start, "sbtest.sbtest1", "sbtest.sbtest2", "sbtest.sbtest3", "sbtest.sbtest4", "sbtest.bulk")
 	selfCPU, srv2 := processCPU(), serverCPU(m)
 	wall, cpu := runReader(b, m, k, "stream")
 	brokerCPU, srv3 := processCPU()-selfCPU, serverCPU(m)
