@@ -476,11 +476,15 @@ func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[
 }
 
 // revokeFlushBudget bounds the commit a worker makes when its topic is
+// revoked, well inside the group's 60 s rebalance timeout (a new owner
+// in a fresh process may first need seconds to build its key index, and
+// a budget shorter than a commit would drop the same batch again and
+// again under churn). The worker is
 // revoked: past it the worker drops what it holds (the next owner reads it
 // again from the table's checkpoint) rather than hold up the rebalance
 // until the group expels this member, which would then still be
 // committing to a table another worker owns.
-const revokeFlushBudget = 10 * time.Second
+const revokeFlushBudget = 30 * time.Second
 
 // revoked stops the workers of revoked topics, committing what they hold
 // (within revokeFlushBudget) when flush is set. Lost topics are no longer
