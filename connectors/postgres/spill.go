@@ -16,6 +16,13 @@ import (
 // subtransaction's first message starts (everything after it belongs to
 // the subtransaction or to its children, which aborted with it). Memory
 // stays bounded by the write buffer, whatever the transaction's size.
+//
+// The receiving goroutine owns the set: it writes the files as messages
+// arrive, also while the loop replays an earlier transaction, and hands a
+// committed transaction's file to the loop with its commit message.
+
+// spillBuffer is the size of a spill file's write and read buffers.
+const spillBuffer = 64 << 10
 
 // spill is the file of one streamed transaction.
 type spill struct {
@@ -50,7 +57,7 @@ func (ss *spillSet) add(xid, sub uint32, msg []byte) error {
 		// Unlinked at once: the space returns to the system when the file
 		// closes, even after a crash.
 		_ = os.Remove(f.Name())
-		sp = &spill{f: f, w: bufio.NewWriterSize(f, 64<<10), subs: map[uint32]int64{}}
+		sp = &spill{f: f, w: bufio.NewWriterSize(f, spillBuffer), subs: map[uint32]int64{}}
 		ss.files[xid] = sp
 	}
 	if sub != xid {
@@ -110,49 +117,77 @@ func (ss *spillSet) abort(xid, sub uint32) error {
 
 func (ss *spillSet) drop(xid uint32) {
 	if sp := ss.files[xid]; sp != nil {
-		sp.f.Close()
+		sp.close()
 		delete(ss.files, xid)
 	}
+}
+
+// detach takes the file of a committed transaction out of the set, for
+// its replay, which may run on another goroutine. It returns nil when the
+// transaction spilled nothing (it touched no published table).
+func (ss *spillSet) detach(xid uint32) (*spill, error) {
+	sp := ss.files[xid]
+	if sp == nil {
+		return nil, nil
+	}
+	delete(ss.files, xid)
+	if err := sp.w.Flush(); err != nil {
+		sp.close()
+		return nil, fmt.Errorf("spill of %d: %w", xid, err)
+	}
+	return sp, nil
 }
 
 // replay calls fn with every message of a committed transaction, in order,
 // then drops its file. The slice passed to fn is reused.
 func (ss *spillSet) replay(xid uint32, fn func(msg []byte) error) error {
-	sp := ss.files[xid]
-	if sp == nil {
-		return nil // it touched no published table
+	sp, err := ss.detach(xid)
+	if err != nil || sp == nil {
+		return err
 	}
+	return sp.replay(&ss.buf, fn)
+}
+
+// replay calls fn with every message of a detached file, in order, then
+// closes the file. *buf holds each message in turn; it is kept for the
+// next replay unless a large message grew it.
+func (sp *spill) replay(buf *[]byte, fn func(msg []byte) error) error {
 	defer func() {
-		ss.drop(xid)
-		if cap(ss.buf) > 1<<20 {
-			ss.buf = nil // a large value once: do not keep its buffer
+		sp.close()
+		if cap(*buf) > 1<<20 {
+			*buf = nil // a large value once: do not keep its buffer
 		}
 	}()
-	if err := sp.w.Flush(); err != nil {
-		return fmt.Errorf("spill replay of %d: %w", xid, err)
-	}
 	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("spill replay of %d: %w", xid, err)
+		return fmt.Errorf("spill replay: %w", err)
 	}
-	rd := bufio.NewReaderSize(io.LimitReader(sp.f, sp.size), 64<<10)
+	rd := bufio.NewReaderSize(io.LimitReader(sp.f, sp.size), spillBuffer)
 	for {
 		n, err := binary.ReadUvarint(rd)
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("spill replay of %d: %w", xid, err)
+			return fmt.Errorf("spill replay: %w", err)
 		}
-		if cap(ss.buf) < int(n) {
-			ss.buf = make([]byte, n)
+		if cap(*buf) < int(n) {
+			*buf = make([]byte, n)
 		}
-		msg := ss.buf[:n]
+		msg := (*buf)[:n]
 		if _, err := io.ReadFull(rd, msg); err != nil {
-			return fmt.Errorf("spill replay of %d: %w", xid, err)
+			return fmt.Errorf("spill replay: %w", err)
 		}
 		if err := fn(msg); err != nil {
 			return err
 		}
+	}
+}
+
+// close closes the file, which frees its space; it may be called again,
+// and on nil.
+func (sp *spill) close() {
+	if sp != nil {
+		sp.f.Close()
 	}
 }
 

@@ -30,7 +30,7 @@ type reader struct {
 	replIn *replReader
 	reg    *registry
 	cp     *checkpoint
-	spills *spillSet
+	spills *spillSet // the receiver's
 	snap   *snapshotter
 
 	// pos is the position everything before which has been handled: the
@@ -39,8 +39,13 @@ type reader struct {
 	pos, acked lsn
 	tx         txState
 	inStream   bool // inside a stream segment of a large transaction
-	streamXid  uint32
-	chg        change
+	// rx is the receiver's view of the stream segments.
+	rx struct {
+		inStream bool
+		xid      uint32
+	}
+	replayBuf []byte // the message buffer of spill replays
+	chg       change
 
 	staged   int // row changes staged since the last commit
 	stagedAt time.Time
@@ -112,6 +117,7 @@ type wire struct {
 	sent      time.Time // keepalive: when the server sent it
 	reply     bool
 	data      []byte
+	spill     *spill // with a stream commit: the transaction's messages
 	err       error
 }
 
@@ -464,8 +470,17 @@ func (r *reader) receive(ctx context.Context, out chan<- []wire) {
 				x, err := pglogrepl.ParseXLogData(m.Data[1:])
 				if err != nil {
 					w.err = fmt.Errorf("parse XLogData: %w", err)
+					break
 				}
-				w.start, w.data = lsn(x.WALStart), slab.copy(x.WALData)
+				pass, sp, err := r.spillStreamed(x.WALData)
+				if err != nil {
+					w.err = err
+					break
+				}
+				if !pass {
+					continue
+				}
+				w.start, w.data, w.spill = lsn(x.WALStart), slab.copy(x.WALData), sp
 			case pglogrepl.PrimaryKeepaliveMessageByteID:
 				k, err := pglogrepl.ParsePrimaryKeepaliveMessage(m.Data[1:])
 				if err != nil {
@@ -502,9 +517,48 @@ func (r *reader) streamError(err error) error {
 	return fmt.Errorf("postgres replication stream: %w", err)
 }
 
-// handle dispatches one replication message. Inside a stream segment
-// every message but the stream control ones goes to the transaction's
-// spill file.
+// spillStreamed runs on the receiver: a message inside a stream segment
+// goes to its transaction's spill file, and a stream abort cuts the file,
+// so that neither reaches the loop. The other messages pass, a stream
+// commit with its transaction's file.
+func (r *reader) spillStreamed(data []byte) (pass bool, sp *spill, err error) {
+	if len(data) == 0 {
+		return true, nil, nil
+	}
+	switch data[0] {
+	case 'S', 'E', 'c', 'A':
+	default:
+		if !r.rx.inStream {
+			return true, nil, nil
+		}
+		sub, err := streamXid(data)
+		if err != nil {
+			return false, nil, fmt.Errorf("pgoutput: %w", err)
+		}
+		return false, nil, r.spills.add(r.rx.xid, sub, data)
+	}
+	m, err := pglogrepl.ParseV2(data, r.rx.inStream)
+	if err != nil {
+		return false, nil, fmt.Errorf("pgoutput stream: %w", err)
+	}
+	switch m := m.(type) {
+	case *pglogrepl.StreamStartMessageV2:
+		r.rx.inStream, r.rx.xid = true, m.Xid
+		if m.FirstSegment == 1 {
+			r.spills.reset(m.Xid) // streamed again after a reconnect
+		}
+	case *pglogrepl.StreamStopMessageV2:
+		r.rx.inStream = false
+	case *pglogrepl.StreamAbortMessageV2:
+		return false, nil, r.spills.abort(m.Xid, m.SubXid)
+	case *pglogrepl.StreamCommitMessageV2:
+		sp, err = r.spills.detach(m.Xid)
+		return err == nil, sp, err
+	}
+	return true, nil, nil
+}
+
+// handle dispatches one replication message.
 func (r *reader) handle(ctx context.Context, m *wire) error {
 	if m.keepalive {
 		return r.keepalive(ctx, m)
@@ -512,17 +566,6 @@ func (r *reader) handle(ctx context.Context, m *wire) error {
 	data := m.data
 	if len(data) == 0 {
 		return nil
-	}
-	if r.inStream {
-		switch data[0] {
-		case 'S', 'E', 'c', 'A':
-		default:
-			sub, err := streamXid(data)
-			if err != nil {
-				return fmt.Errorf("pgoutput: %w", err)
-			}
-			return r.spills.add(r.streamXid, sub, data)
-		}
 	}
 	switch data[0] {
 	case 'B':
@@ -538,7 +581,7 @@ func (r *reader) handle(ctx context.Context, m *wire) error {
 		}
 		return r.endTx(ctx, lsn(c.CommitLSN), lsn(c.TransactionEndLSN))
 	case 'S', 'E', 'c', 'A':
-		return r.streamControl(ctx, data)
+		return r.streamControl(ctx, m)
 	}
 	return r.message(ctx, data, false)
 }
@@ -575,30 +618,30 @@ func (r *reader) message(ctx context.Context, data []byte, streamed bool) error 
 	return nil // Type and Origin messages
 }
 
-// streamControl handles the messages that frame a streamed transaction.
-func (r *reader) streamControl(ctx context.Context, data []byte) error {
-	m, err := pglogrepl.ParseV2(data, r.inStream)
+// streamControl handles the messages that frame a streamed transaction;
+// the receiver has spilled the messages inside the segments.
+func (r *reader) streamControl(ctx context.Context, w *wire) error {
+	defer w.spill.close()
+	m, err := pglogrepl.ParseV2(w.data, r.inStream)
 	if err != nil {
 		return fmt.Errorf("pgoutput stream: %w", err)
 	}
 	switch m := m.(type) {
 	case *pglogrepl.StreamStartMessageV2:
-		r.inStream, r.streamXid = true, m.Xid
+		r.inStream = true
 		if m.FirstSegment == 1 {
-			r.spills.reset(m.Xid)
 			r.s.stats.spilled.Add(1)
 		}
 	case *pglogrepl.StreamStopMessageV2:
 		r.inStream = false
-	case *pglogrepl.StreamAbortMessageV2:
-		return r.spills.abort(m.Xid, m.SubXid)
 	case *pglogrepl.StreamCommitMessageV2:
 		if err := r.beginTx(m.Xid, lsn(m.CommitLSN), m.CommitTime); err != nil {
 			return err
 		}
-		err := r.spills.replay(m.Xid, func(msg []byte) error { return r.message(ctx, msg, true) })
-		if err != nil {
-			return err
+		if w.spill != nil {
+			if err := w.spill.replay(&r.replayBuf, func(msg []byte) error { return r.message(ctx, msg, true) }); err != nil {
+				return err
+			}
 		}
 		return r.endTx(ctx, lsn(m.CommitLSN), lsn(m.TransactionEndLSN))
 	}
