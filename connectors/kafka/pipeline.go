@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,12 +22,14 @@ import (
 // job is one batch to render, with the channel its result goes to.
 type job struct {
 	items []item
+	bytes int64 // the batch's share of the budget
 	out   chan rendered
 }
 
 // rendered is a batch turned into records. A record with Partition -1 and
 // the broadcast header is a truncate to send to every partition.
 type rendered struct {
+	bytes   int64 // the batch's share of the budget, released once produced
 	recs    []*kgo.Record
 	arena   *arena // holds the records' keys and values
 	barrier chan error
@@ -80,6 +83,9 @@ func (p *Publisher) startPipeline() {
 	// each time it blocks here it waits again for a CPU to run on.
 	p.jobs = make(chan job, 16)
 	p.order = make(chan chan rendered, 64)
+	// Twice the client's buffer: the batches waiting to render, being
+	// rendered and waiting to produce, sized by their events' values.
+	p.budget = newByteBudget(2 * int64(p.cfg.MaxBufferedBytes))
 	for range max(1, min(4, runtime.GOMAXPROCS(0))) {
 		r := &renderer{p: p, topics: map[*schema.Table]string{}}
 		p.worker.Go(func() { r.run(ctx) })
@@ -120,7 +126,9 @@ func (r *renderer) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-r.p.jobs:
-			j.out <- r.render(j.items)
+			res := r.render(j.items)
+			res.bytes = j.bytes
+			j.out <- res
 		}
 	}
 }
@@ -230,6 +238,7 @@ func (p *Publisher) sequence(ctx context.Context) {
 			}
 		}
 		res.arena.release()
+		p.budget.release(res.bytes)
 		if res.barrier != nil {
 			res.barrier <- p.err()
 		}
@@ -273,4 +282,44 @@ func (p *Publisher) produceAll(ctx context.Context, recs []*kgo.Record, a *arena
 		}
 	}
 	return nil
+}
+
+// byteBudget bounds the bytes of the batches in the pipeline. A batch
+// larger than the whole budget goes through alone.
+type byteBudget struct {
+	mu    sync.Mutex
+	used  int64
+	limit int64
+	freed chan struct{} // closed and replaced by every release
+}
+
+func newByteBudget(limit int64) *byteBudget {
+	return &byteBudget{limit: limit, freed: make(chan struct{})}
+}
+
+// acquire waits until n bytes fit, or nothing else is in flight.
+func (b *byteBudget) acquire(ctx context.Context, n int64) error {
+	for {
+		b.mu.Lock()
+		if b.used == 0 || b.used+n <= b.limit {
+			b.used += n
+			b.mu.Unlock()
+			return nil
+		}
+		ch := b.freed
+		b.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (b *byteBudget) release(n int64) {
+	b.mu.Lock()
+	b.used -= n
+	close(b.freed)
+	b.freed = make(chan struct{})
+	b.mu.Unlock()
 }

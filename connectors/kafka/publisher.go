@@ -76,11 +76,15 @@ type Publisher struct {
 	mu      sync.Mutex
 	prodErr error
 
-	jobs   chan job           // batches to the rendering goroutines
-	order  chan chan rendered // their results, in the order to produce them
-	batch  []item             // the batch being filled
-	stop   context.CancelFunc
-	worker sync.WaitGroup
+	jobs  chan job           // batches to the rendering goroutines
+	order chan chan rendered // their results, in the order to produce them
+	batch []item             // the batch being filled
+	// batchBytes estimates the batch's size; budget bounds the bytes of
+	// the batches between enqueue and the client's own buffer.
+	batchBytes int64
+	budget     *byteBudget
+	stop       context.CancelFunc
+	worker     sync.WaitGroup
 }
 
 // item is one unit of work for the encoding goroutine: an event, a schema,
@@ -175,21 +179,52 @@ func (p *Publisher) fail(err error) {
 	p.mu.Unlock()
 }
 
-// batchSize is how many items travel to the encoding goroutine together.
-const batchSize = 256
+// batchSize is how many items travel to the encoding goroutine together,
+// and batchBytes the estimated size past which a batch goes early.
+const (
+	batchSize     = 256
+	maxBatchBytes = 1 << 20
+)
+
+// eventSize estimates the memory an event holds: its string and byte
+// values and a word for every other value.
+func eventSize(e *schema.Event) int64 {
+	n := int64(96)
+	for _, img := range [2][]any{e.Before, e.After} {
+		for _, v := range img {
+			switch v := v.(type) {
+			case string:
+				n += int64(len(v)) + 16
+			case []byte:
+				n += int64(len(v)) + 24
+			default:
+				n += 16
+			}
+		}
+	}
+	return n
+}
 
 // enqueue adds an item to the batch being filled and hands the batch over
 // when it is full or ends with a barrier.
 func (p *Publisher) enqueue(ctx context.Context, it item) error {
 	p.batch = append(p.batch, it)
-	if len(p.batch) < batchSize && it.barrier == nil {
+	if it.event != nil {
+		p.batchBytes += eventSize(it.event)
+	}
+	if len(p.batch) < batchSize && it.barrier == nil && p.batchBytes < maxBatchBytes {
 		return nil
 	}
 	if err := p.err(); err != nil {
 		return err
 	}
-	j := job{items: p.batch, out: make(chan rendered, 1)}
-	p.batch = make([]item, 0, batchSize)
+	// Wide rows must not pile up between here and the client's buffer:
+	// wait for room once the batches in flight hold the budget.
+	if err := p.budget.acquire(ctx, p.batchBytes); err != nil {
+		return err
+	}
+	j := job{items: p.batch, bytes: p.batchBytes, out: make(chan rendered, 1)}
+	p.batch, p.batchBytes = make([]item, 0, batchSize), 0
 	for _, send := range []func() bool{
 		func() bool {
 			select {
@@ -361,7 +396,7 @@ func (p *Publisher) Close() {
 	if p.stop != nil {
 		p.stop()
 		p.worker.Wait()
-		p.stop, p.jobs, p.order, p.batch = nil, nil, nil, nil
+		p.stop, p.jobs, p.order, p.batch, p.batchBytes = nil, nil, nil, nil, 0
 	}
 	if p.cl == nil {
 		return
