@@ -62,7 +62,8 @@ func TestParseSourceMinimalMySQLDefaults(t *testing.T) {
 			TransactionalID: "tributary-reader-orders", BatchMaxEvents: 10000, SplitTransactionRows: 100000,
 			BatchMaxBytes: 16 * MiB, Linger: Duration(100 * time.Millisecond), TLS: TLS{Mode: TLSDisable},
 		},
-		Log: Log{Level: LogInfo, Format: LogText},
+		Log:         Log{Level: LogInfo, Format: LogText},
+		MemoryLimit: 160 * MiB,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\n%+v\nwant\n%+v\n%+v", got, got.MySQL, want, want.MySQL)
@@ -202,7 +203,7 @@ var sourceErrorTests = []struct {
 }, {
 	name: "unknown top-level key lists the valid keys",
 	doc:  "name: orders\ncolour: red\n",
-	want: []string{`unknown key "colour" at sources/a.yaml:2:1; valid top-level keys are name, type, mysql, postgres, tables, snapshot, kafka, metrics, log`},
+	want: []string{`unknown key "colour" at sources/a.yaml:2:1; valid top-level keys are name, type, mysql, postgres, tables, snapshot, kafka, metrics, log, memory_limit`},
 }, {
 	name: "unknown nested key lists the block's keys",
 	doc:  "log:\n  verbosity: 3\n",

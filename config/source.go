@@ -42,6 +42,9 @@ type Source struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Log configures logging.
 	Log Log `yaml:"log"`
+	// MemoryLimit is the reader's soft memory limit (the Go runtime's
+	// GOMEMLIMIT, which takes precedence when set); default 160MiB.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // SourceType is the kind of source database.
@@ -299,6 +302,7 @@ func (s *Source) ApplyDefaults() {
 	}
 	setDefault(&s.Tables.WithoutPrimaryKey, NoKeyFail)
 	setDefault(&s.Snapshot.Mode, SnapshotInitial)
+	setDefault(&s.MemoryLimit, 160*MiB)
 	setDefault(&s.Snapshot.ChunkSize, 10000)
 	setDefault(&s.Snapshot.Workers, 2)
 	k := &s.Kafka

@@ -95,6 +95,9 @@ func (s *Source) Validate() error {
 	if c := s.Snapshot.ChunkSize; c < 1 || c > 1_000_000 {
 		p.add("snapshot.chunk_size", "%d is out of range; use 1 to 1000000 rows (default 10000)", c)
 	}
+	if m := s.MemoryLimit; m < 64*MiB {
+		p.add("memory_limit", "%s is too small for a reader; use 64MiB or more (default 160MiB)", m)
+	}
 	if w := s.Snapshot.Workers; w < 1 || w > 64 {
 		p.add("snapshot.workers", "%d is out of range; use 1 to 64 (default 2)", w)
 	}

@@ -261,8 +261,8 @@ const pgChildEnv = "TRIBUTARY_TEST_PG_READER"
 // queues: replication messages, the publisher's pipeline and producer
 // buffer), yet its RSS reached 280-460 MiB over a 1M-row transaction. The
 // limit caps that headroom; it costs a few more collections, not more
-// live memory. cmd/tributary should give reader processes the same
-// default (GOMEMLIMIT still wins).
+// live memory. It is the reader's memory_limit default (cmd/tributary
+// applies it; GOMEMLIMIT still wins).
 const pgChildMemoryLimit = 160
 
 type pgChildSpec struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/tributary-dev/tributary/config"
@@ -52,6 +54,9 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	}
 	log := newLogger(cfg.Log, stderr)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit))
+	}
 	var tables []schema.TableID
 	for _, s := range resnap {
 		id, err := schema.ParseTableID(s)
