@@ -31,7 +31,7 @@ func FuzzParseSource(f *testing.F) {
 	fuzzSeeds(f, "mysql.yaml", "postgres.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if strings.Contains(string(data), "file:") {
-			t.Skip("file: secrets read the disk")
+			return // file: secrets read the disk; TestFileSecrets covers them
 		}
 		s, err := ParseSource("fuzz.yaml", data)
 		if err != nil {
@@ -51,7 +51,7 @@ func FuzzParseLake(f *testing.F) {
 	fuzzSeeds(f, "lake.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if strings.Contains(string(data), "file:") {
-			t.Skip("file: secrets read the disk")
+			return // file: secrets read the disk; TestFileSecrets covers them
 		}
 		l, err := ParseLake("fuzz.yaml", data)
 		if err != nil {
