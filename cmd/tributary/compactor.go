@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/tributary-dev/tributary/config"
@@ -112,9 +111,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 	return cc, release, nil
 }
 
-// newLake returns the iceberg lake of a lake config. With
-// warehouse.s3.ca_file it points the AWS SDK's CA bundle at the file, for
-// every S3 client of the process (iceberg-go builds its own).
+// newLake returns the iceberg lake of a lake config.
 func newLake(cfg *config.Lake, log *slog.Logger) *iceberg.Lake {
 	icfg := iceberg.Config{
 		Warehouse: cfg.Warehouse.Path, CatalogURI: cfg.Catalog.URI.Reveal(), Logger: log,
@@ -125,9 +122,7 @@ func newLake(cfg *config.Lake, log *slog.Logger) *iceberg.Lake {
 		icfg.S3 = iceberg.S3Config{
 			Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle,
 			AccessKeyID: s.AccessKeyID.Reveal(), SecretAccessKey: s.SecretAccessKey.Reveal(),
-		}
-		if s.CAFile != "" {
-			os.Setenv("AWS_CA_BUNDLE", s.CAFile)
+			CAFile: s.CAFile,
 		}
 	}
 	return iceberg.New(icfg)

@@ -9,7 +9,10 @@
 package iceberg
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -76,6 +79,10 @@ type S3Config struct {
 	// headers before it fails (and the SDK retries it); the whole request,
 	// body included, may take ten times as long. Default 10s.
 	RequestTimeout time.Duration
+	// CAFile is a PEM bundle of the CAs the endpoint's certificate is
+	// checked against; empty means $AWS_CA_BUNDLE when set, else the
+	// system's CAs.
+	CAFile string
 }
 
 // LogValue keeps the secret key out of logs.
@@ -146,7 +153,7 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 	}
 	props := l.ioProps()
 	if l.isS3() && l.aws == nil {
-		awsCfg, err := s3AWSConfig(ctx, props, l.cfg.S3.RequestTimeout)
+		awsCfg, err := s3AWSConfig(ctx, props, l.cfg.S3)
 		if err != nil {
 			return nil, err
 		}
@@ -170,13 +177,33 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 // one iceberg-go would build from props, with an HTTP client whose
 // requests time out, so that a stalled request fails and is retried
 // instead of holding a commit until the connection drops.
-func s3AWSConfig(ctx context.Context, props iceberg.Properties, timeout time.Duration) (*aws.Config, error) {
+func s3AWSConfig(ctx context.Context, props iceberg.Properties, c S3Config) (*aws.Config, error) {
 	cfg, err := s3io.ParseAWSConfig(ctx, props)
 	if err != nil {
 		return nil, fmt.Errorf("lake s3 client config: %w", err)
 	}
+	// The client replaces the SDK's, and with it the SDK's reading of
+	// AWS_CA_BUNDLE: read the CA bundle here.
+	var roots *x509.CertPool
+	if ca := cmp.Or(c.CAFile, os.Getenv("AWS_CA_BUNDLE")); ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("lake s3 ca file: %w (fix warehouse.s3.ca_file)", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("lake s3 ca file %s holds no PEM certificate (fix warehouse.s3.ca_file)", ca)
+		}
+	}
+	timeout := c.RequestTimeout
 	cfg.HTTPClient = awshttp.NewBuildableClient().
 		WithTransportOptions(func(t *http.Transport) {
+			if roots != nil {
+				if t.TLSClientConfig == nil {
+					t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+				}
+				t.TLSClientConfig.RootCAs = roots
+			}
 			t.ResponseHeaderTimeout = timeout
 			t.MaxIdleConns = 256
 			t.MaxIdleConnsPerHost = 256
