@@ -37,8 +37,12 @@ test: deps vet
 
 # Fuzz targets as package:Func. `go test` runs their seed corpora
 # (testdata/fuzz/) as plain tests; `make fuzz` fuzzes each for FUZZTIME;
-# `make test` fuzzes the fast ones for 3s each (FUZZ_SHORT).
+# `make test` fuzzes the fast ones for FUZZ_SHORT_TIME executions each: a
+# count, not a duration, since a short -fuzztime can run out while the
+# fuzzer is still measuring the seed corpus on a fresh machine and then
+# fails with "context deadline exceeded".
 FUZZTIME    ?= 45s
+FUZZ_SHORT_TIME ?= 3000x
 FUZZ_SHORT  := ./config/:FuzzParseSource ./config/:FuzzParseLake ./schema/:FuzzDecodeValue ./schema/:FuzzDecodeEnvelope \
                ./connectors/mysql/:FuzzMySQLValue ./connectors/mysql/:FuzzBinlogRows ./connectors/postgres/:FuzzPGValue ./connectors/postgres/:FuzzParseChange
 FUZZ_ALL    := $(FUZZ_SHORT) ./connectors/mysql/:FuzzParseMembers ./lake/compactor/:FuzzScanEnvelope
@@ -48,7 +52,7 @@ fuzz:
 	  $(GO) test -count=1 -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 
 fuzz-short:
-	@$(MAKE) --no-print-directory fuzz FUZZ_ALL="$(FUZZ_SHORT)" FUZZTIME=3s
+	@$(MAKE) --no-print-directory fuzz FUZZ_ALL="$(FUZZ_SHORT)" FUZZTIME=$(FUZZ_SHORT_TIME)
 
 test-unit:
 	$(GO) test $(TESTFLAGS) -short ./config/ ./schema/ ./connectors/... ./lake/...
