@@ -51,15 +51,7 @@ func (r *LakeResult) String() string {
 // newest schema version on the source's schema topic, in namespace
 // (the compactor's default namespace is the database name).
 func CompareLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, brokers []string, prefix, namespace string, id schema.TableID) (*LakeResult, error) {
-	schemas, err := ReadSchemas(ctx, brokers, prefix)
-	if err != nil {
-		return nil, err
-	}
-	newest, err := schemas.Newest(id)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
+	newest, rows, err := readLake(ctx, l, brokers, prefix, namespace, id)
 	if err != nil {
 		return nil, err
 	}
@@ -67,51 +59,94 @@ func CompareLake(ctx context.Context, conn *client.Conn, l *iceberg.Lake, broker
 	if err != nil {
 		return nil, err
 	}
-	res := &LakeResult{Table: id, SourceRows: len(src.Rows), LakeRows: len(rows)}
+	return compareLakeRows(id, newest, rows, src.Rows, src.Columns, src.Key, mysqlText), nil
+}
+
+// readLake reads the lake table of id as of the newest schema version on
+// the source's schema topic.
+func readLake(ctx context.Context, l *iceberg.Lake, brokers []string, prefix, namespace string, id schema.TableID) (*schema.Table, []map[string]any, error) {
+	schemas, err := ReadSchemas(ctx, brokers, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	newest, err := schemas.Newest(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
+	return newest, rows, err
+}
+
+// textRules say how one source's rows compare as text: how a lake value
+// is rendered like the source shows it, the row key, column equality and
+// the row checksum.
+type textRules struct {
+	text  func(schema.Type, any) any
+	key   func(map[string]any, []string) string
+	equal func(schema.Kind, any, any) bool
+	sum   func(map[string]any, []string, map[string]schema.Kind) uint64
+}
+
+var mysqlText = textRules{
+	text:  func(t schema.Type, v any) any { return Text(t.Kind, v) },
+	key:   rowKey,
+	equal: func(_ schema.Kind, src, lake any) bool { return normalize(src) == normalize(lake) },
+	sum:   func(row map[string]any, cols []string, _ map[string]schema.Kind) uint64 { return rowSum(row, cols) },
+}
+
+var postgresText = textRules{text: PGText, key: pgRowKey, equal: pgEqual, sum: pgRowSum}
+
+// compareLakeRows compares a source table's rows (by key, as text) with
+// its lake rows.
+func compareLakeRows(id schema.TableID, newest *schema.Table, rows []map[string]any, srcRows map[string]map[string]any, srcCols, srcKey []string, tr textRules) *LakeResult {
+	res := &LakeResult{Table: id, SourceRows: len(srcRows), LakeRows: len(rows)}
 	detail := func(format string, args ...any) {
 		if len(res.Details) < 10 {
 			res.Details = append(res.Details, fmt.Sprintf(format, args...))
 		}
 	}
+	kinds := map[string]schema.Kind{}
+	for _, c := range newest.Columns {
+		kinds[c.Name] = c.Type.Kind
+	}
 	lakeRows := map[string]map[string]any{}
 	for _, r := range rows {
 		text := make(map[string]any, len(newest.Columns))
 		for _, c := range newest.Columns {
-			text[c.Name] = Text(c.Type.Kind, r[c.Name])
+			text[c.Name] = tr.text(c.Type, r[c.Name])
 		}
-		k := rowKey(text, src.Key)
+		k := tr.key(text, srcKey)
 		if _, dup := lakeRows[k]; dup {
 			res.Duplicates++
 			detail("key %q is live twice in the lake", k)
 		}
 		lakeRows[k] = text
 	}
-	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
-		res.SourceSum += rowSum(src.Rows[k], src.Columns)
-		want := src.Rows[k]
+	for _, k := range slices.Sorted(maps.Keys(srcRows)) {
+		want := srcRows[k]
+		res.SourceSum += tr.sum(want, srcCols, kinds)
 		got, ok := lakeRows[k]
 		if !ok {
 			res.Missing++
 			detail("row %q is in the source but not in the lake", k)
 			continue
 		}
-		for _, c := range src.Columns {
-			g, has := got[c]
-			if w := normalize(want[c]); !has || w != normalize(g) {
+		for _, c := range srcCols {
+			if g, has := got[c]; !has || !tr.equal(kinds[c], want[c], g) {
 				res.Differing++
-				detail("row %q column %s: source %v, lake %v (present %v)", k, c, w, g, has)
+				detail("row %q column %s: source %v, lake %v (present %v)", k, c, want[c], g, has)
 				break
 			}
 		}
 	}
 	for k, row := range lakeRows {
-		res.LakeSum += rowSum(row, src.Columns)
-		if _, ok := src.Rows[k]; !ok {
+		res.LakeSum += tr.sum(row, srcCols, kinds)
+		if _, ok := srcRows[k]; !ok {
 			res.Extra++
 			detail("row %q is in the lake but not in the source", k)
 		}
 	}
-	return res, nil
+	return res
 }
 
 // WaitLake compares a table with its lake table until they are equal or
@@ -263,15 +298,7 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 // iceberg-go) and compares them row by row, as Postgres text, over the
 // table's current columns.
 func CompareLakePostgres(ctx context.Context, conn *pgx.Conn, l *iceberg.Lake, brokers []string, prefix, namespace string, id schema.TableID) (*LakeResult, error) {
-	schemas, err := ReadSchemas(ctx, brokers, prefix)
-	if err != nil {
-		return nil, err
-	}
-	newest, err := schemas.Newest(id)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := l.ReadTable(ctx, namespace, id.Name, newest)
+	newest, rows, err := readLake(ctx, l, brokers, prefix, namespace, id)
 	if err != nil {
 		return nil, err
 	}
@@ -279,50 +306,5 @@ func CompareLakePostgres(ctx context.Context, conn *pgx.Conn, l *iceberg.Lake, b
 	if err != nil {
 		return nil, err
 	}
-	res := &LakeResult{Table: id, SourceRows: len(src.Rows), LakeRows: len(rows)}
-	detail := func(format string, args ...any) {
-		if len(res.Details) < 10 {
-			res.Details = append(res.Details, fmt.Sprintf(format, args...))
-		}
-	}
-	kinds := map[string]schema.Kind{}
-	lakeRows := map[string]map[string]any{}
-	for _, r := range rows {
-		text := make(map[string]any, len(newest.Columns))
-		for _, c := range newest.Columns {
-			kinds[c.Name] = c.Type.Kind
-			text[c.Name] = PGText(c.Type, r[c.Name])
-		}
-		k := pgRowKey(text, src.Key)
-		if _, dup := lakeRows[k]; dup {
-			res.Duplicates++
-			detail("key %q is live twice in the lake", k)
-		}
-		lakeRows[k] = text
-	}
-	for _, k := range slices.Sorted(maps.Keys(src.Rows)) {
-		res.SourceSum += pgRowSum(src.Rows[k], src.Columns, kinds)
-		got, ok := lakeRows[k]
-		if !ok {
-			res.Missing++
-			detail("row %q is in the source but not in the lake", k)
-			continue
-		}
-		for _, c := range src.Columns {
-			g, has := got[c]
-			if !has || !pgEqual(kinds[c], src.Rows[k][c], g) {
-				res.Differing++
-				detail("row %q column %s: source %v, lake %v (present %v)", k, c, src.Rows[k][c], g, has)
-				break
-			}
-		}
-	}
-	for k, row := range lakeRows {
-		res.LakeSum += pgRowSum(row, src.Columns, kinds)
-		if _, ok := src.Rows[k]; !ok {
-			res.Extra++
-			detail("row %q is in the lake but not in the source", k)
-		}
-	}
-	return res, nil
+	return compareLakeRows(id, newest, rows, src.Rows, src.Columns, src.Key, postgresText), nil
 }
