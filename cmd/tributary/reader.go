@@ -128,16 +128,16 @@ func newSink(cfg *config.Source, brokers []string, log *slog.Logger, reg *metric
 
 // newSource builds the reader of the configured source type.
 func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, reset bool, reg *metrics.Registry) (connectors.Source, error) {
+	keys, err := tableKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	switch cfg.Type {
 	case config.SourceMySQL:
 		m := cfg.MySQL
 		tlsCfg, err := tlsConfig(m.TLS, m.Host)
 		if err != nil {
 			return nil, fmt.Errorf("mysql.tls: %w", err)
-		}
-		keys, err := tableKeys(cfg)
-		if err != nil {
-			return nil, err
 		}
 		return mysql.NewSource(mysql.Config{
 			Name:              cfg.Name,
@@ -166,10 +166,6 @@ func newSource(cfg *config.Source, log *slog.Logger, resnap []schema.TableID, re
 		tlsCfg, err := tlsConfig(pg.TLS, pg.Host)
 		if err != nil {
 			return nil, fmt.Errorf("postgres.tls: %w", err)
-		}
-		keys, err := tableKeys(cfg)
-		if err != nil {
-			return nil, err
 		}
 		return postgres.NewSource(postgres.Config{
 			Name:              cfg.Name,
