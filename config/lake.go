@@ -3,6 +3,7 @@ package config
 import (
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -111,6 +112,60 @@ type Catalog struct {
 	// SQLite file in a local warehouse), the endpoint for CatalogREST.
 	// It is a Secret because database URLs often hold a password.
 	URI Secret `yaml:"uri"`
+	// Glue configures CatalogGlue.
+	Glue GlueCatalog `yaml:"glue"`
+	// REST configures CatalogREST.
+	REST RESTCatalog `yaml:"rest"`
+}
+
+// GlueCatalog is the AWS Glue Data Catalog. Each lake namespace is a Glue
+// database. Glue is called with warehouse.s3's static keys when they are
+// set, else with the AWS SDK's credential chain.
+type GlueCatalog struct {
+	// Region is Glue's region; empty means warehouse.s3.region, else the
+	// SDK's default ($AWS_REGION, shared config).
+	Region string `yaml:"region"`
+	// CatalogID is the AWS account id that owns the catalog; empty means
+	// the account of the credentials.
+	CatalogID string `yaml:"catalog_id"`
+	// Endpoint overrides Glue's endpoint URL (a VPC endpoint, a test
+	// server); empty means AWS's.
+	Endpoint string `yaml:"endpoint"`
+}
+
+// RESTCatalog is an Iceberg REST catalog at Catalog.URI. It
+// authenticates with Token, with OAuth2 client credentials
+// (ClientID/ClientSecret), with AWS SigV4, or not at all.
+type RESTCatalog struct {
+	// Warehouse names the catalog's warehouse (sent to /v1/config); empty
+	// means the server's default.
+	Warehouse string `yaml:"warehouse"`
+	// Prefix is the path prefix after /v1; empty means the one the
+	// server's /v1/config returns, if any.
+	Prefix string `yaml:"prefix"`
+	// Token is a bearer token sent with every request.
+	Token Secret `yaml:"token"`
+	// ClientID and ClientSecret are OAuth2 client credentials, exchanged
+	// for a token at OAuthURI and refreshed before it expires.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// OAuthURI is the OAuth2 token endpoint; empty means the catalog's
+	// /v1/oauth/tokens.
+	OAuthURI string `yaml:"oauth_uri"`
+	// Scope is the OAuth2 scope; empty means "catalog".
+	Scope string `yaml:"scope"`
+	// CAFile is a PEM bundle of the CAs that sign the catalog's (and the
+	// token endpoint's) certificate; empty means the system's CAs.
+	CAFile string `yaml:"ca_file"`
+	// SigV4 signs requests with AWS Signature V4 (Glue's and S3 Tables'
+	// REST endpoints, API Gateway), with warehouse.s3's keys or the SDK's
+	// chain.
+	SigV4 bool `yaml:"sigv4"`
+	// SigningRegion is the SigV4 region; empty means warehouse.s3.region.
+	SigningRegion string `yaml:"signing_region"`
+	// SigningName is the SigV4 service name, such as glue or s3tables;
+	// empty means execute-api.
+	SigningName string `yaml:"signing_name"`
 }
 
 // LakeSource is one reader's topics and how they map onto lake tables.
@@ -295,11 +350,52 @@ func (l *Lake) validateCatalog(p *problems) {
 		p.add("catalog.uri", "is neither a PostgreSQL URL nor a SQLite path; write postgres://user@host:5432/db or sqlite:/path/to/catalog.db")
 	case c.Kind == CatalogREST && c.URI == "":
 		p.add("catalog.uri", "required for a rest catalog; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog")
+	case c.Kind == CatalogREST && !isHTTPURL(c.URI.Reveal()):
+		p.add("catalog.uri", "is not an http:// or https:// URL; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog")
 	case c.Kind == CatalogGlue && c.URI != "":
-		p.add("catalog.uri", "not used by the glue catalog; remove it (the region comes from warehouse.s3.region)")
+		p.add("catalog.uri", "not used by the glue catalog; remove it (set catalog.glue.region, or warehouse.s3.region, instead)")
 	case c.Kind == CatalogGlue && l.Warehouse.S3 == nil:
 		p.add("catalog.kind", "glue needs the warehouse on S3; set warehouse.s3, or use kind: sql with a local warehouse")
 	}
+	if c.Kind != CatalogGlue && c.Glue != (GlueCatalog{}) {
+		p.add("catalog.glue", "set, but catalog.kind is %s; remove it or set kind: glue", c.Kind)
+	}
+	if c.Kind != CatalogREST && c.REST != (RESTCatalog{}) {
+		p.add("catalog.rest", "set, but catalog.kind is %s; remove it or set kind: rest", c.Kind)
+	}
+	if e := c.Glue.Endpoint; e != "" && !isHTTPURL(e) {
+		p.add("catalog.glue.endpoint", "%q is not an http:// or https:// URL; write it like https://glue.eu-west-1.amazonaws.com", e)
+	}
+	if id := c.Glue.CatalogID; id != "" && !awsAccountRE.MatchString(id) {
+		p.add("catalog.glue.catalog_id", "%q is not an AWS account id (12 digits)", id)
+	}
+	r := c.REST
+	switch {
+	case r.Token != "" && (r.ClientID != "" || r.ClientSecret != ""):
+		p.add("catalog.rest.token", "set together with client_id/client_secret; keep one way to authenticate")
+	case r.ClientID != "" && r.ClientSecret == "":
+		p.add("catalog.rest.client_secret", "required with client_id; use ${ENV} or file:/path")
+	case r.SigV4 && (r.Token != "" || r.ClientSecret != ""):
+		p.add("catalog.rest.sigv4", "signs the requests with AWS keys and cannot be combined with token or client credentials; keep one")
+	}
+	if r.OAuthURI != "" && !isHTTPURL(r.OAuthURI) {
+		p.add("catalog.rest.oauth_uri", "%q is not an http:// or https:// URL", r.OAuthURI)
+	}
+	if r.OAuthURI != "" && r.ClientSecret == "" {
+		p.add("catalog.rest.oauth_uri", "used only with client_id and client_secret; set them or remove oauth_uri")
+	}
+	if !r.SigV4 && (r.SigningRegion != "" || r.SigningName != "") {
+		p.add("catalog.rest.sigv4", "signing_region and signing_name need sigv4: true")
+	}
+}
+
+// awsAccountRE matches an AWS account id.
+var awsAccountRE = regexp.MustCompile(`^[0-9]{12}$`)
+
+// isHTTPURL reports whether s is an absolute http or https URL with a host.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 // namespaceRE matches what a namespace holds besides its placeholders.

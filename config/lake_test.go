@@ -7,6 +7,27 @@ import (
 	"time"
 )
 
+func TestParseLakeCatalogs(t *testing.T) {
+	t.Setenv("REST_SECRET", "s3cr3t")
+	l, err := ParseLake("lake.yaml", []byte("warehouse:\n  s3: {bucket: b, region: eu-west-1}\ncatalog:\n  kind: rest\n  uri: https://polaris:8181/api/catalog\n"+
+		"  rest:\n    warehouse: lake\n    client_id: tributary\n    client_secret: ${REST_SECRET}\n    scope: PRINCIPAL_ROLE:ALL\nsources: [{topic_prefix: a}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := RESTCatalog{Warehouse: "lake", ClientID: "tributary", ClientSecret: "s3cr3t", Scope: "PRINCIPAL_ROLE:ALL"}
+	if l.Catalog.REST != want {
+		t.Errorf("rest = %+v, want %+v", l.Catalog.REST, want)
+	}
+	l, err = ParseLake("lake.yaml", []byte("warehouse:\n  s3: {bucket: b}\ncatalog:\n  kind: glue\n"+
+		"  glue: {region: eu-west-1, catalog_id: \"123456789012\", endpoint: \"https://glue.eu-west-1.amazonaws.com\"}\nsources: [{topic_prefix: a}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := (GlueCatalog{Region: "eu-west-1", CatalogID: "123456789012", Endpoint: "https://glue.eu-west-1.amazonaws.com"}); l.Catalog.Glue != g {
+		t.Errorf("glue = %+v, want %+v", l.Catalog.Glue, g)
+	}
+}
+
 func TestParseLake(t *testing.T) {
 	l, err := ParseLake("lake.yaml", []byte("warehouse:\n  path: /var/lib/tributary/lake\nsources:\n  - topic_prefix: orders-db\n"))
 	if err != nil {
@@ -63,6 +84,36 @@ func TestParseLake(t *testing.T) {
 		name: "glue with a local warehouse",
 		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: glue\nsources: [{topic_prefix: a}]\n",
 		want: []string{`catalog.kind at lake.yaml:4:3: glue needs the warehouse on S3; set warehouse.s3, or use kind: sql with a local warehouse`},
+	}, {
+		name: "rest catalog problems",
+		doc: "warehouse:\n  path: x\ncatalog:\n  kind: rest\n  uri: polaris:8181\n  glue: {region: eu-west-1}\n  rest:\n    token: t\n    client_id: c\n" +
+			"    oauth_uri: /token\n    signing_name: glue\nsources: [{topic_prefix: a}]\n",
+		want: []string{
+			`catalog.uri at lake.yaml:5:3: is not an http:// or https:// URL; set it to the catalog's base URL, such as https://polaris.internal:8181/api/catalog`,
+			`catalog.glue at lake.yaml:6:3: set, but catalog.kind is rest; remove it or set kind: glue`,
+			`catalog.rest.token at lake.yaml:8:5: set together with client_id/client_secret; keep one way to authenticate`,
+			`catalog.rest.oauth_uri at lake.yaml:10:5: "/token" is not an http:// or https:// URL`,
+			`catalog.rest.oauth_uri at lake.yaml:10:5: used only with client_id and client_secret; set them or remove oauth_uri`,
+			`catalog.rest.sigv4 in lake.yaml: signing_region and signing_name need sigv4: true`,
+		},
+	}, {
+		name: "rest client id without secret, sigv4 with a token",
+		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: rest\n  uri: https://cat/api\n  rest: {client_id: c}\nsources: [{topic_prefix: a}]\n",
+		want: []string{`catalog.rest.client_secret in lake.yaml: required with client_id; use ${ENV} or file:/path`},
+	}, {
+		name: "rest sigv4 with a token",
+		doc:  "warehouse:\n  path: x\ncatalog:\n  kind: rest\n  uri: https://cat/api\n  rest: {sigv4: true, token: t}\nsources: [{topic_prefix: a}]\n",
+		want: []string{`catalog.rest.sigv4 at lake.yaml:6:10: signs the requests with AWS keys and cannot be combined with token or client credentials; keep one`},
+	}, {
+		name: "glue problems",
+		doc: "warehouse:\n  s3: {bucket: b}\ncatalog:\n  kind: glue\n  uri: https://glue\n  glue: {catalog_id: acme, endpoint: glue.local}\n" +
+			"  rest: {warehouse: w}\nsources: [{topic_prefix: a}]\n",
+		want: []string{
+			`catalog.uri at lake.yaml:5:3: not used by the glue catalog; remove it (set catalog.glue.region, or warehouse.s3.region, instead)`,
+			`catalog.rest at lake.yaml:7:3: set, but catalog.kind is glue; remove it or set kind: rest`,
+			`catalog.glue.endpoint at lake.yaml:6:28: "glue.local" is not an http:// or https:// URL; write it like https://glue.eu-west-1.amazonaws.com`,
+			`catalog.glue.catalog_id at lake.yaml:6:10: "acme" is not an AWS account id (12 digits)`,
+		},
 	}, {
 		name: "half the s3 credentials",
 		doc:  "warehouse:\n  s3:\n    bucket: b\n    access_key_id: k\ncatalog:\n  uri: postgres://db/lake\nsources: [{topic_prefix: a}]\n",
