@@ -193,17 +193,13 @@ func checkLakeFile(ctx context.Context, rep *checkReport, path string, data []by
 			}
 		}
 	}
-	if cfg.Catalog.Kind != config.CatalogSQL {
-		rep.fail(exitConfig, finding{fmt.Sprintf("catalog.kind %s is not built yet", cfg.Catalog.Kind), "use catalog.kind: sql (SQLite or PostgreSQL, Iceberg's JDBC layout)"})
-		return
-	}
 	lk := newLake(cfg, slog.New(slog.DiscardHandler))
 	defer lk.Close()
 	if err := lk.Check(ctx); err != nil {
 		rep.fail(exitSource, finding{"lake: " + err.Error(), "see the key named in the message"})
 		return
 	}
-	rep.ok("lake: catalog answers, warehouse %s takes writes", warehouseName(cfg))
+	rep.ok("lake: catalog answers, warehouse %s takes writes (%s catalog)", warehouseName(cfg), cfg.Catalog.Kind)
 }
 
 // checkKafka checks that the brokers answer, that topics under prefix may

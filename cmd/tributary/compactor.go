@@ -67,9 +67,6 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 	if cfg.Kafka.UsesEmbeddedBroker() {
 		return cc, nil, fmt.Errorf("kafka.brokers is empty; the compactor needs a Kafka cluster (set kafka.brokers: [\"host:9092\"]), or use tributary run for the embedded broker")
 	}
-	if cfg.Catalog.Kind != config.CatalogSQL {
-		return cc, nil, fmt.Errorf("catalog.kind %s is not built yet; use sql", cfg.Catalog.Kind)
-	}
 	kopts, err := kafkaOpts(config.Kafka{TLS: cfg.Kafka.TLS, SASL: cfg.Kafka.SASL})
 	if err != nil {
 		return cc, nil, err
@@ -123,6 +120,20 @@ func newLake(cfg *config.Lake, log *slog.Logger) *iceberg.Lake {
 			Region: s.Region, Endpoint: s.Endpoint, PathStyle: s.PathStyle,
 			AccessKeyID: s.AccessKeyID.Reveal(), SecretAccessKey: s.SecretAccessKey.Reveal(),
 			CAFile: s.CAFile,
+		}
+	}
+	switch c := cfg.Catalog; c.Kind {
+	case config.CatalogGlue:
+		icfg.CatalogURI = ""
+		icfg.Glue = &iceberg.GlueConfig{Region: c.Glue.Region, CatalogID: c.Glue.CatalogID, Endpoint: c.Glue.Endpoint}
+	case config.CatalogREST:
+		icfg.CatalogURI = ""
+		r := c.REST
+		icfg.REST = &iceberg.RESTConfig{
+			URI: c.URI.Reveal(), Warehouse: r.Warehouse, Prefix: r.Prefix,
+			Token: r.Token.Reveal(), ClientID: r.ClientID, ClientSecret: r.ClientSecret.Reveal(),
+			OAuthURI: r.OAuthURI, Scope: r.Scope, CAFile: r.CAFile,
+			SigV4: r.SigV4, SigningRegion: r.SigningRegion, SigningName: r.SigningName,
 		}
 	}
 	return iceberg.New(icfg)

@@ -57,6 +57,13 @@ type Config struct {
 	// CatalogName is the catalog_name column of the JDBC-catalog layout;
 	// default "tributary".
 	CatalogName string
+	// Glue, when not nil, keeps the tables in the AWS Glue Data Catalog
+	// instead of the SQL catalog of CatalogURI; it needs an s3://
+	// Warehouse.
+	Glue *GlueConfig
+	// REST, when not nil, keeps the tables in an Iceberg REST catalog
+	// instead of the SQL catalog of CatalogURI.
+	REST *RESTConfig
 	// TargetFileRows caps the rows of one data file; default 1,000,000.
 	TargetFileRows int
 	// Maintain says when Table.Maintain rewrites files.
@@ -90,7 +97,7 @@ func (c S3Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("region", c.Region), slog.String("endpoint", c.Endpoint), slog.Bool("path_style", c.PathStyle))
 }
 
-// Lake is an Iceberg lake behind a SQL catalog.
+// Lake is an Iceberg lake behind a SQL, Glue or REST catalog.
 type Lake struct {
 	cfg Config
 	log *slog.Logger
@@ -134,22 +141,8 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 	if l.cfg.Warehouse == "" {
 		return nil, errors.New("lake: no warehouse configured")
 	}
-	driver, dialect, dsn := "pgx", sqlcat.Postgres, l.cfg.CatalogURI
-	if dsn == "" || strings.HasPrefix(dsn, "sqlite:") {
-		path := strings.TrimPrefix(dsn, "sqlite:")
-		if path == "" && l.isS3() {
-			return nil, errors.New("lake: an s3:// warehouse needs a catalog URI (the SQLite default lives in a local warehouse)")
-		}
-		if path == "" {
-			if err := os.MkdirAll(l.cfg.Warehouse, 0o755); err != nil {
-				return nil, fmt.Errorf("create warehouse %s: %w", l.cfg.Warehouse, err)
-			}
-			path = filepath.Join(l.cfg.Warehouse, "catalog.db")
-		}
-		// WAL and a busy timeout let several compactor processes share
-		// the file; every pooled connection gets them from the DSN.
-		driver, dialect = "sqlite", sqlcat.SQLite
-		dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	if l.cfg.Glue != nil && l.cfg.REST != nil {
+		return nil, errors.New("lake: both a glue and a rest catalog configured; keep one")
 	}
 	props := l.ioProps()
 	if l.isS3() && l.aws == nil {
@@ -159,18 +152,57 @@ func (l *Lake) catalog(ctx context.Context) (catalog.Catalog, error) {
 		}
 		l.aws = awsCfg
 	}
+	var (
+		cat catalog.Catalog
+		db  *sql.DB
+		err error
+	)
+	switch {
+	case l.cfg.Glue != nil:
+		cat, err = l.glueCatalog(props)
+	case l.cfg.REST != nil:
+		cat, err = l.restCatalog(ctx, props)
+	default:
+		cat, db, err = l.sqlCatalog(props)
+	}
+	if err != nil {
+		return nil, err
+	}
+	l.db, l.cat = db, cat
+	return cat, nil
+}
+
+// sqlCatalog opens the SQL catalog of CatalogURI: PostgreSQL, or a SQLite
+// file (by default inside a local warehouse).
+func (l *Lake) sqlCatalog(props iceberg.Properties) (catalog.Catalog, *sql.DB, error) {
+	driver, dialect, dsn := "pgx", sqlcat.Postgres, l.cfg.CatalogURI
+	if dsn == "" || strings.HasPrefix(dsn, "sqlite:") {
+		path := strings.TrimPrefix(dsn, "sqlite:")
+		if path == "" && l.isS3() {
+			return nil, nil, errors.New("lake: an s3:// warehouse needs a catalog URI (the SQLite default lives in a local warehouse)")
+		}
+		if path == "" {
+			if err := os.MkdirAll(l.cfg.Warehouse, 0o755); err != nil {
+				return nil, nil, fmt.Errorf("create warehouse %s: %w", l.cfg.Warehouse, err)
+			}
+			path = filepath.Join(l.cfg.Warehouse, "catalog.db")
+		}
+		// WAL and a busy timeout let several compactor processes share
+		// the file; every pooled connection gets them from the DSN.
+		driver, dialect = "sqlite", sqlcat.SQLite
+		dsn = "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_txlock=immediate"
+	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open catalog database: %w", err)
+		return nil, nil, fmt.Errorf("open catalog database: %w", err)
 	}
 	props["warehouse"] = l.warehouseURI()
 	cat, err := sqlcat.NewCatalog(l.cfg.CatalogName, db, dialect, props)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open sql catalog (%s): %w", dialect, err)
+		return nil, nil, fmt.Errorf("open sql catalog (%s): %w", dialect, err)
 	}
-	l.db, l.cat = db, cat
-	return cat, nil
+	return cat, db, nil
 }
 
 // s3AWSConfig returns the AWS config of the warehouse's S3 client: the

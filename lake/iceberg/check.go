@@ -34,6 +34,10 @@ func (l *Lake) Check(ctx context.Context) error {
 func (l *Lake) catalogProblem(err error) error {
 	uri := l.cfg.CatalogURI
 	switch {
+	case l.cfg.Glue != nil:
+		return l.glueProblem(err)
+	case l.cfg.REST != nil:
+		return l.restProblem(err)
 	case uri == "" && !l.isS3():
 		return fmt.Errorf("lake catalog: cannot open the SQLite catalog inside warehouse %s: %w; fix warehouse.path (a folder this user may write) or set catalog.uri", l.cfg.Warehouse, err)
 	case strings.HasPrefix(uri, "sqlite:"):
