@@ -55,9 +55,30 @@ type Batch struct {
 	Truncate bool
 	// Changes holds at most one change per key, in any order.
 	Changes []Change
+	// Resync, when set, begins or ends a resync of the table (see
+	// schema.OpResyncBegin); such a batch holds no changes and no truncate.
+	Resync Resync
 	// Checkpoint is the Kafka position the table reaches with this batch.
 	Checkpoint Checkpoint
 }
+
+// Resync is a resync marker applied to a table.
+//
+// ResyncBegin makes every row the table holds "old"; ResyncEnd deletes
+// the old rows that no batch since replaced or deleted, and ends the
+// resync. In between, the table keeps the rows it had (readers see them),
+// and does not rewrite files in maintenance. A second ResyncBegin before
+// the end starts over: every row then held becomes old. A truncate ends a
+// resync, since no old row is left. The state is part of the table's
+// Checkpoint, so it survives restarts.
+type Resync uint8
+
+// The resync markers.
+const (
+	ResyncNone Resync = iota
+	ResyncBegin
+	ResyncEnd
+)
 
 // Checkpoint is the Kafka position a table has applied: for each partition
 // of its topic, the offset of the next record to read.
@@ -69,11 +90,17 @@ type Checkpoint struct {
 	// is, though not a completeness bound when the topic has several
 	// partitions.
 	SourceTime time.Time
+	// Resyncing is set between a ResyncBegin and its ResyncEnd.
+	Resyncing bool
+	// ResyncMark is the table implementation's own mark of which rows are
+	// old while Resyncing (for Iceberg: the last sequence number before
+	// the resync began).
+	ResyncMark int64
 }
 
 // Clone returns a deep copy.
 func (c Checkpoint) Clone() Checkpoint {
-	out := Checkpoint{Topic: c.Topic, Offsets: make(map[int32]int64, len(c.Offsets)), SourceTime: c.SourceTime}
+	out := Checkpoint{Topic: c.Topic, Offsets: make(map[int32]int64, len(c.Offsets)), SourceTime: c.SourceTime, Resyncing: c.Resyncing, ResyncMark: c.ResyncMark}
 	for p, o := range c.Offsets {
 		out.Offsets[p] = o
 	}

@@ -12,7 +12,24 @@ const (
 	OpDelete   Op = 'd' // a row was deleted; After is nil
 	OpRead     Op = 'r' // a row read by a snapshot
 	OpTruncate Op = 't' // the table was truncated; Before and After are nil
+
+	// OpResyncBegin and OpResyncEnd bracket a snapshot taken again into a
+	// table whose consumers already hold rows (a lost source position, or
+	// an operator's resnapshot). Between them every row the source holds is
+	// sent again (as reads, or as stream changes); at the end, a consumer
+	// removes the rows it held at the begin marker that nothing since
+	// wrote or deleted: rows the source deleted while the reader could not
+	// see. Before and After are nil. Not Debezium ops.
+	OpResyncBegin Op = 'b'
+	OpResyncEnd   Op = 'e'
 )
+
+// TableLevel reports whether the op is about the whole table (truncate,
+// resync markers) rather than one row: such events have no key and are
+// sent to every partition of the table's topic.
+func (o Op) TableLevel() bool {
+	return o == OpTruncate || o == OpResyncBegin || o == OpResyncEnd
+}
 
 // String returns the one-letter Debezium spelling.
 func (o Op) String() string { return string(rune(o)) }

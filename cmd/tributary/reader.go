@@ -31,7 +31,7 @@ func cmdReader(args []string, stdout, stderr io.Writer) int {
 	path := fs.String("c", "", "source config file (YAML)")
 	var resnap listFlag
 	fs.Var(&resnap, "resnapshot", "snapshot `db.table` again while streaming (repeatable)")
-	reset := fs.Bool("reset-position", false, "discard the checkpoint's source position: truncate and snapshot every table again (recovery from purged binlogs or a lost replication slot)")
+	reset := fs.Bool("reset-position", false, "discard the checkpoint's source position and snapshot every table again; consumers keep their rows meanwhile and drop those the source no longer holds at the end (recovery from purged binlogs or a lost replication slot)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
 	}

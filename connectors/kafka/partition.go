@@ -1,9 +1,29 @@
 package kafka
 
-import "github.com/twmb/franz-go/pkg/kgo"
+import (
+	"github.com/twmb/franz-go/pkg/kgo"
 
-// truncateKey is the key of the truncate records sent to every partition.
-const truncateKey = `{"__truncate":true}`
+	"github.com/tributary-dev/tributary/schema"
+)
+
+// Table-level events (truncate, resync markers) have no primary key; these
+// are the keys of their records, which are sent to every partition.
+const (
+	truncateKey    = `{"__truncate":true}`
+	resyncBeginKey = `{"__resync":"begin"}`
+	resyncEndKey   = `{"__resync":"end"}`
+)
+
+// tableLevelKey returns the record key of a table-level op.
+func tableLevelKey(op schema.Op) []byte {
+	switch op {
+	case schema.OpResyncBegin:
+		return []byte(resyncBeginKey)
+	case schema.OpResyncEnd:
+		return []byte(resyncEndKey)
+	}
+	return []byte(truncateKey)
+}
 
 // broadcastHeader marks a record whose Partition field was chosen by the
 // publisher.

@@ -27,7 +27,8 @@ type job struct {
 }
 
 // rendered is a batch turned into records. A record with Partition -1 and
-// the broadcast header is a truncate to send to every partition.
+// the broadcast header is a table-level event (truncate, resync marker) to
+// send to every partition.
 type rendered struct {
 	bytes   int64 // the batch's share of the budget, released once produced
 	recs    []*kgo.Record
@@ -161,7 +162,8 @@ func (r *renderer) render(items []item) rendered {
 }
 
 // event appends the records of one event: the envelope keyed by the
-// primary key, a tombstone after a delete, or one truncate to broadcast.
+// primary key, a tombstone after a delete, or one table-level event
+// (truncate, resync marker) to broadcast.
 func (r *renderer) event(recs []*kgo.Record, e *schema.Event) ([]*kgo.Record, error) {
 	topic, ok := r.topics[e.Table]
 	if !ok {
@@ -182,8 +184,8 @@ func (r *renderer) event(recs []*kgo.Record, e *schema.Event) ([]*kgo.Record, er
 	}
 	val := a.buf[start:len(a.buf):len(a.buf)]
 	rec := r.record()
-	if e.Op == schema.OpTruncate {
-		*rec = kgo.Record{Topic: topic, Key: []byte(truncateKey), Value: val, Partition: -1, Headers: broadcastHeader}
+	if e.Op.TableLevel() {
+		*rec = kgo.Record{Topic: topic, Key: tableLevelKey(e.Op), Value: val, Partition: -1, Headers: broadcastHeader}
 		return append(recs, rec), nil
 	}
 	start = len(a.buf)
@@ -246,7 +248,7 @@ func (p *Publisher) sequence(ctx context.Context) {
 }
 
 // produceAll produces records in order, creating topics first and sending
-// each truncate to every partition. Each record holds a reference to the
+// each table-level event to every partition. Each record holds a reference to the
 // arena until it is acked.
 func (p *Publisher) produceAll(ctx context.Context, recs []*kgo.Record, a *arena) error {
 	if len(recs) == 0 {
@@ -272,7 +274,7 @@ func (p *Publisher) produceAll(ctx context.Context, recs []*kgo.Record, a *arena
 			p.cl.Produce(ctx, r, a.done)
 			continue
 		}
-		// A truncate goes to every partition, so that each partition's
+		// A table-level event goes to every partition, so that each partition's
 		// consumer sees it in order with that partition's keys.
 		for i := range parts {
 			c := *r

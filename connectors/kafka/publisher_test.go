@@ -111,21 +111,30 @@ func TestPublisherExactlyOnce(t *testing.T) {
 		t.Errorf("schemas %v, err %v", schemas, err)
 	}
 
-	// A truncate reaches every partition.
-	if err := p2.Add(ctx, &schema.Event{Table: tbl, Op: schema.OpTruncate}); err != nil {
-		t.Fatal(err)
+	// A truncate and resync markers reach every partition, in order.
+	for _, op := range []schema.Op{schema.OpTruncate, schema.OpResyncBegin, schema.OpResyncEnd} {
+		if err := p2.Add(ctx, &schema.Event{Table: tbl, Op: op}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := p2.Commit(ctx, []byte("cp2")); err != nil {
 		t.Fatal(err)
 	}
-	parts := map[int32]bool{}
+	seq := map[int32]string{}
 	for _, r := range readAll(t, brokers, topic) {
-		if string(r.Key) == truncateKey {
-			parts[r.Partition] = true
+		switch k := string(r.Key); k {
+		case truncateKey, resyncBeginKey, resyncEndKey:
+			seq[r.Partition] += k
 		}
 	}
-	if len(parts) != 3 {
-		t.Errorf("truncate reached partitions %v, want all 3", parts)
+	want := truncateKey + resyncBeginKey + resyncEndKey
+	if len(seq) != 3 {
+		t.Errorf("table-level events reached partitions %v, want all 3", seq)
+	}
+	for p, got := range seq {
+		if got != want {
+			t.Errorf("partition %d: table-level events %s, want %s", p, got, want)
+		}
 	}
 }
 

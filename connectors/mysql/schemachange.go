@@ -156,12 +156,19 @@ func (s *Source) Resnapshot(id schema.TableID) {
 	}
 }
 
-func (r *reader) resnapshot(id schema.TableID) {
-	if t := r.reg.tables[id]; t == nil || t.sch == nil {
+func (r *reader) resnapshot(ctx context.Context, id schema.TableID) error {
+	t := r.reg.tables[id]
+	if t == nil || t.sch == nil {
 		r.s.log.Warn("resnapshot: table is not captured", "table", id)
-		return
+		return nil
 	}
-	r.cp.Tables[id.String()] = &tableState{Version: r.tableVersion(id), Snapshot: snapPending}
+	// Consumers keep what they hold; the end marker after the snapshot
+	// removes rows they hold that the source does not.
+	if err := r.stage(ctx, r.marker(t.sch, schema.OpResyncBegin)); err != nil {
+		return err
+	}
+	r.cp.Tables[id.String()] = &tableState{Version: r.tableVersion(id), Snapshot: snapPending, Resync: true}
 	r.dirty = true
 	r.s.log.Info("resnapshot requested", "table", id, "at", time.Now())
+	return nil
 }

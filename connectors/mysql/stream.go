@@ -92,8 +92,9 @@ func (r *reader) start(ctx context.Context) error {
 		return err
 	}
 	r.reg.restore(history, r.cp.Tables)
+	var resynced map[schema.TableID]*schema.Table
 	if r.s.cfg.ResetPosition && r.cp.Position.File != "" {
-		if err := r.reset(ctx); err != nil {
+		if resynced, err = r.reset(ctx); err != nil {
 			return err
 		}
 	}
@@ -106,9 +107,21 @@ func (r *reader) start(ctx context.Context) error {
 	} else if err := r.addIncluded(ctx); err != nil {
 		return err
 	}
+	for id, old := range resynced {
+		if st := r.cp.Tables[id.String()]; st != nil {
+			st.Resync = true
+			continue
+		}
+		// No longer captured (dropped while the reader was away): the end
+		// marker right away removes the rows the lake still holds.
+		if err := r.sink.Add(ctx, r.marker(old, schema.OpResyncEnd)); err != nil {
+			return err
+		}
+	}
 	for _, id := range r.s.cfg.Resnapshot {
-		r.cp.Tables[id.String()] = &tableState{Version: r.tableVersion(id), Snapshot: snapPending}
-		r.dirty = true
+		if err := r.resnapshot(ctx, id); err != nil {
+			return err
+		}
 	}
 	r.pos, r.cur, r.skip = r.cp.Position, r.cp.Position, r.cp.TxRows
 	if r.srv.gtid {
@@ -127,10 +140,15 @@ func (r *reader) start(ctx context.Context) error {
 	return nil
 }
 
-// reset forgets the checkpoint's position; every table the reader captured
-// is published as truncated, to be snapshotted again.
-func (r *reader) reset(ctx context.Context) error {
-	r.s.log.Warn("resetting the position: truncating and snapshotting every table again", "old", r.cp.Position.String())
+// reset forgets the checkpoint's position, to snapshot every table again.
+// Consumers keep the rows they hold: each table the reader captured gets a
+// resync begin marker, and its end marker follows its new snapshot, so
+// rows deleted while the reader could not see go away then, and the lake
+// is never empty in between. It returns the tables marked, with the
+// schema their marker was published with.
+func (r *reader) reset(ctx context.Context) (map[schema.TableID]*schema.Table, error) {
+	r.s.log.Warn("resetting the position: snapshotting every table again into what consumers hold (resync)", "old", r.cp.Position.String())
+	marked := map[schema.TableID]*schema.Table{}
 	for name := range r.cp.Tables {
 		id, err := schema.ParseTableID(name)
 		if err != nil {
@@ -140,12 +158,41 @@ func (r *reader) reset(ctx context.Context) error {
 		if t == nil || t.sch == nil {
 			continue
 		}
-		if err := r.sink.Add(ctx, &schema.Event{Table: t.sch, Op: schema.OpTruncate, Source: schema.Source{Connector: "mysql", Name: r.s.cfg.Name, ServerID: r.s.cfg.ServerID, CommitTime: time.Now()}}); err != nil {
-			return err
+		if err := r.sink.Add(ctx, r.marker(t.sch, schema.OpResyncBegin)); err != nil {
+			return nil, err
 		}
-		t.sch = nil
+		marked[id] = t.sch
+		t.sch = nil // published again, from the table as it is now
 	}
 	r.cp = &checkpoint{Tables: map[string]*tableState{}}
+	return marked, nil
+}
+
+// marker returns a table-level event (resync marker) of a table.
+func (r *reader) marker(t *schema.Table, op schema.Op) *schema.Event {
+	return &schema.Event{Table: t, Op: op, Source: schema.Source{Connector: "mysql", Name: r.s.cfg.Name, ServerID: r.s.cfg.ServerID, CommitTime: time.Now()}}
+}
+
+// endResyncs publishes the end marker of every resync whose snapshot is
+// done, in the Kafka transaction that commits the snapshot as done: after
+// every row the snapshot sent.
+func (r *reader) endResyncs(ctx context.Context) error {
+	for name, st := range r.cp.Tables {
+		if !st.Resync || st.Snapshot != snapDone {
+			continue
+		}
+		st.Resync = false
+		id, err := schema.ParseTableID(name)
+		if err != nil {
+			continue
+		}
+		if t := r.reg.tables[id]; t != nil && t.sch != nil {
+			if err := r.stage(ctx, r.marker(t.sch, schema.OpResyncEnd)); err != nil {
+				return err
+			}
+			r.s.log.Info("resync done", "table", id)
+		}
+	}
 	return nil
 }
 
@@ -388,7 +435,9 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 				return err
 			}
 		case id := <-r.s.resnap:
-			r.resnapshot(id)
+			if err := r.resnapshot(ctx, id); err != nil {
+				return err
+			}
 		case <-tick.C:
 			if err := r.watchdog(); err != nil {
 				return err
@@ -561,6 +610,9 @@ func (r *reader) idle(ctx context.Context) error {
 // transaction (a split large transaction) the checkpoint points at the
 // transaction's start and counts the row changes already published.
 func (r *reader) commit(ctx context.Context) error {
+	if err := r.endResyncs(ctx); err != nil {
+		return err
+	}
 	r.cp.Position, r.cp.TxRows = r.pos, 0
 	if r.inTx {
 		r.cp.Position, r.cp.TxRows = r.txStart, r.txRows

@@ -41,6 +41,11 @@ type tableState struct {
 	// Started is when the snapshot's first chunk was published, for the
 	// snapshot's rate and ETA in tributary status.
 	Started time.Time `json:"started,omitzero"`
+	// Resync is set when the snapshot is taken again into a table whose
+	// consumers already hold rows: a resync begin marker was published,
+	// and the end marker follows in the transaction that commits the
+	// snapshot as done (reader.endResyncs).
+	Resync bool `json:"resync,omitempty"`
 }
 
 // The snapshot states of a table.

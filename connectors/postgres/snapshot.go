@@ -360,7 +360,7 @@ func (sn *snapshotter) emit(ctx context.Context, run *tableRun, w *window) error
 			return nil // the new shape restarted the snapshot
 		}
 	}
-	src := schema.Source{Connector: "postgresql", Name: r.s.cfg.Name, LSN: uint64(r.cp.CommitLSN), CommitTime: time.Now(), Snapshot: true}
+	src := schema.Source{Connector: "postgresql", Name: r.s.cfg.Name, LSN: uint64(r.readLSN()), CommitTime: time.Now(), Snapshot: true}
 	reads := w.reads()
 	r.s.stats.superseded.Add(int64(max(0, len(res.rows)-len(reads))))
 	for i, row := range reads {
@@ -450,12 +450,22 @@ func (s *Source) Resnapshot(id schema.TableID) {
 	}
 }
 
-func (r *reader) resnapshot(id schema.TableID) {
-	if t := r.reg.tables[id]; t == nil || t.sch == nil {
+func (r *reader) resnapshot(ctx context.Context, id schema.TableID) error {
+	t := r.reg.tables[id]
+	if t == nil || t.sch == nil {
 		r.s.log.Warn("resnapshot: the table is not captured", "table", id)
-		return
+		return nil
 	}
 	r.s.log.Info("resnapshot requested", "table", id)
+	// Consumers keep what they hold; the end marker after the snapshot
+	// removes rows they hold that the source does not.
+	if err := r.stage(ctx, r.marker(t.sch, schema.OpResyncBegin, r.readLSN())); err != nil {
+		return err
+	}
 	r.queueSnapshot(id)
-	r.snap.schedule()
+	r.cp.Tables[id.String()].Resync = true
+	if r.snap != nil {
+		r.snap.schedule()
+	}
+	return nil
 }

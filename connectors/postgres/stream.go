@@ -219,8 +219,9 @@ func (r *reader) start(ctx context.Context, slot *slotInfo, infos []*tableInfo) 
 		return err
 	}
 	r.reg.restore(history, r.cp.Tables)
+	var resynced map[schema.TableID]*schema.Table
 	if r.s.cfg.ResetPosition && r.cp.LSN != 0 {
-		if err := r.reset(ctx); err != nil {
+		if resynced, err = r.reset(ctx, slot.confirmed); err != nil {
 			return err
 		}
 	}
@@ -242,10 +243,23 @@ func (r *reader) start(ctx context.Context, slot *slotInfo, infos []*tableInfo) 
 			return err
 		}
 	}
-	for _, id := range r.s.cfg.Resnapshot {
-		r.queueSnapshot(id)
+	for id, old := range resynced {
+		if st := r.cp.Tables[id.String()]; st != nil {
+			st.Resync = true
+			continue
+		}
+		// No longer captured (dropped while the reader was away): the end
+		// marker right away removes the rows the lake still holds.
+		if err := r.sink.Add(ctx, r.marker(old, schema.OpResyncEnd, slot.confirmed)); err != nil {
+			return err
+		}
 	}
 	r.pos = r.cp.LSN
+	for _, id := range r.s.cfg.Resnapshot {
+		if err := r.resnapshot(ctx, id); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -276,23 +290,68 @@ func (r *reader) addTable(ctx context.Context, t *tableInfo) error {
 	return nil
 }
 
-// reset forgets the checkpoint's position; every table the reader captured
-// is published as truncated, to be snapshotted again.
-func (r *reader) reset(ctx context.Context) error {
-	r.s.log.Warn("resetting the position: truncating and snapshotting every table again", "old", r.cp.LSN)
+// reset forgets the checkpoint's position, to start at the slot's and
+// snapshot every table again. Consumers keep the rows they hold: each
+// table the reader captured gets a resync begin marker, and its end marker
+// follows its new snapshot, so rows deleted while the reader could not see
+// go away then, and the lake is never empty in between. It returns the
+// tables marked, with the schema their marker was published with.
+func (r *reader) reset(ctx context.Context, at lsn) (map[schema.TableID]*schema.Table, error) {
+	r.s.log.Warn("resetting the position: snapshotting every table again into what consumers hold (resync)", "old", r.cp.LSN)
+	marked := map[schema.TableID]*schema.Table{}
 	for name := range r.cp.Tables {
 		id, err := schema.ParseTableID(name)
 		if err != nil {
 			continue
 		}
 		if t := r.reg.tables[id]; t != nil && t.sch != nil {
-			e := &schema.Event{Table: t.sch, Op: schema.OpTruncate, Source: schema.Source{Connector: "postgresql", Name: r.s.cfg.Name, CommitTime: time.Now()}}
-			if err := r.sink.Add(ctx, e); err != nil {
-				return err
+			if err := r.sink.Add(ctx, r.marker(t.sch, schema.OpResyncBegin, at)); err != nil {
+				return nil, err
 			}
+			marked[id] = t.sch
 		}
 	}
 	r.cp = &checkpoint{Tables: map[string]*tableState{}}
+	return marked, nil
+}
+
+// marker returns a table-level event (resync marker) of a table, placed
+// like snapshot reads after the transaction at LSN at (readLSN).
+func (r *reader) marker(t *schema.Table, op schema.Op, at lsn) *schema.Event {
+	return &schema.Event{Table: t, Op: op, Source: schema.Source{Connector: "postgresql", Name: r.s.cfg.Name, LSN: uint64(at), CommitTime: time.Now()}}
+}
+
+// readLSN is the LSN snapshot reads and resync markers carry: the commit
+// LSN of the last transaction published, or, before any since the reader
+// started afresh, the position it started at. Either way it orders them
+// after every change published before and before every change after.
+func (r *reader) readLSN() lsn {
+	if r.cp.CommitLSN != 0 {
+		return r.cp.CommitLSN
+	}
+	return r.pos
+}
+
+// endResyncs publishes the end marker of every resync whose snapshot is
+// done, in the Kafka transaction that commits the snapshot as done: after
+// every row the snapshot sent.
+func (r *reader) endResyncs(ctx context.Context) error {
+	for name, st := range r.cp.Tables {
+		if !st.Resync || st.Snapshot != snapDone {
+			continue
+		}
+		st.Resync = false
+		id, err := schema.ParseTableID(name)
+		if err != nil {
+			continue
+		}
+		if t := r.reg.tables[id]; t != nil && t.sch != nil {
+			if err := r.stage(ctx, r.marker(t.sch, schema.OpResyncEnd, r.readLSN())); err != nil {
+				return err
+			}
+			r.s.log.Info("resync done", "table", id)
+		}
+	}
 	return nil
 }
 
@@ -338,7 +397,9 @@ func (r *reader) loop(ctx context.Context, started *bool) error {
 				return err
 			}
 		case id := <-r.s.resnap:
-			r.resnapshot(id)
+			if err := r.resnapshot(ctx, id); err != nil {
+				return err
+			}
 		case <-tick.C:
 			if err := r.idle(ctx); err != nil {
 				return err
@@ -752,6 +813,9 @@ func (r *reader) idle(ctx context.Context) error {
 // across Kafka transactions) the checkpoint keeps the position before it
 // and counts the row changes already published.
 func (r *reader) commit(ctx context.Context) error {
+	if err := r.endResyncs(ctx); err != nil {
+		return err
+	}
 	r.cp.Slot, r.cp.LSN, r.cp.Partial = r.s.cfg.Slot, r.pos, nil
 	if r.tx.open && !r.tx.skipAll {
 		r.cp.Partial = &partial{CommitLSN: r.tx.commitLSN, Rows: r.tx.rows}

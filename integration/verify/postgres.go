@@ -74,19 +74,32 @@ func FoldPostgres(ctx context.Context, brokers []string, prefix string, id schem
 	if err != nil {
 		return nil, err
 	}
-	// Snapshot reads carry the LSN of the transaction they were published
-	// after: they follow its changes.
-	opRank := map[schema.Op]int{schema.OpTruncate: 0, schema.OpDelete: 1, schema.OpCreate: 2, schema.OpUpdate: 2, schema.OpRead: 3}
-	slices.SortStableFunc(changes, func(a, b *pgChange) int {
-		return cmp.Or(cmp.Compare(a.lsn, b.lsn), cmp.Compare(isRead(a), isRead(b)), cmp.Compare(a.row, b.row),
-			cmp.Compare(opRank[a.op], opRank[b.op]), cmp.Compare(a.part, b.part), cmp.Compare(a.offset, b.offset))
-	})
+	// Snapshot reads and resync markers carry the LSN of the transaction
+	// they were published after: they follow its changes, a resync's
+	// reads between its begin and end markers.
+	orderChanges(changes)
 	return replay(changes), nil
 }
 
-func isRead(c *pgChange) int {
-	if c.op == schema.OpRead {
+// orderChanges sorts changes in source order.
+func orderChanges(changes []*pgChange) {
+	opRank := map[schema.Op]int{schema.OpTruncate: 0, schema.OpDelete: 1, schema.OpCreate: 2, schema.OpUpdate: 2, schema.OpRead: 3}
+	slices.SortStableFunc(changes, func(a, b *pgChange) int {
+		return cmp.Or(cmp.Compare(a.lsn, b.lsn), cmp.Compare(phase(a), phase(b)), cmp.Compare(a.row, b.row),
+			cmp.Compare(opRank[a.op], opRank[b.op]), cmp.Compare(a.part, b.part), cmp.Compare(a.offset, b.offset))
+	})
+}
+
+// phase orders what shares an LSN: the transaction's changes, then resync
+// begin markers, snapshot reads, and resync end markers.
+func phase(c *pgChange) int {
+	switch c.op {
+	case schema.OpResyncBegin:
 		return 1
+	case schema.OpRead:
+		return 2
+	case schema.OpResyncEnd:
+		return 3
 	}
 	return 0
 }
@@ -98,15 +111,45 @@ func replay(changes []*pgChange) *Topic {
 	lastLSN := map[string]uint64{}
 	deleted := map[string]map[string]any{} // "lsn/row" -> the row a delete removed
 	truncated := map[string]bool{}
+	// resync holds the keys changed since a resync's begin marker, nil
+	// when none runs; markers is the markers already applied (each is
+	// sent to every partition).
+	var resync map[string]bool
+	markers := map[string]bool{}
 	for _, c := range changes {
 		at := fmt.Sprintf("%d/%d", c.lsn, c.row)
+		if c.op == schema.OpResyncBegin || c.op == schema.OpResyncEnd {
+			if markers[at+string(c.op)] {
+				continue
+			}
+			markers[at+string(c.op)] = true
+		}
 		switch c.op {
 		case schema.OpTruncate:
 			if !truncated[at] { // sent to every partition
 				truncated[at] = true
 				clear(out.Rows)
+				resync = nil
 			}
 			continue
+		case schema.OpResyncBegin:
+			resync = map[string]bool{}
+			continue
+		case schema.OpResyncEnd:
+			// Without a begin (a truncate ended the resync), nothing
+			// old is left.
+			for k := range out.Rows {
+				if resync != nil && !resync[k] {
+					delete(out.Rows, k)
+				}
+			}
+			resync = nil
+			continue
+		}
+		if resync != nil {
+			resync[c.key] = true
+		}
+		switch c.op {
 		case schema.OpRead:
 			out.Reads++
 		default:

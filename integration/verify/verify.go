@@ -79,13 +79,17 @@ type Topic struct {
 
 // Fold reads a table topic (read_committed) and replays it per partition:
 // reads, creates and updates set a row, deletes remove it, a truncate
-// clears the partition. It also checks that no source change appears twice
+// clears the partition, and a resync end marker removes the partition's
+// rows that nothing changed since its begin marker. It also checks that no source change appears twice
 // and that each key's changes come in source (GTID) order.
 func Fold(ctx context.Context, brokers []string, prefix string, id schema.TableID, schemas Schemas) (*Topic, error) {
 	out := &Topic{Rows: map[string]map[string]any{}, Typed: map[string]map[string]any{}}
 	seen := map[string]bool{}
 	lastSeq := map[string]int64{}
 	partKeys := map[int32][]string{}
+	// resync holds, per partition in a resync, the keys changed since its
+	// begin marker: at the end marker the other keys go.
+	resync := map[int32]map[string]bool{}
 	err := kafka.ReadTopic(ctx, brokers, nil, schema.TopicName(prefix, id), func(r *kgo.Record) error {
 		if r.Value == nil {
 			return nil // tombstone
@@ -94,15 +98,36 @@ func Fold(ctx context.Context, brokers []string, prefix string, id schema.TableI
 		if err != nil {
 			return fmt.Errorf("%s offset %d: %w", id, r.Offset, err)
 		}
-		if env.Op == schema.OpTruncate {
+		switch env.Op {
+		case schema.OpTruncate:
 			for _, k := range partKeys[r.Partition] {
 				delete(out.Rows, k)
 				delete(out.Typed, k)
 			}
 			partKeys[r.Partition] = nil
+			delete(resync, r.Partition)
+			return nil
+		case schema.OpResyncBegin:
+			resync[r.Partition] = map[string]bool{}
+			return nil
+		case schema.OpResyncEnd:
+			seen, ok := resync[r.Partition]
+			if !ok {
+				return nil // a truncate ended it: nothing old is left
+			}
+			for _, k := range partKeys[r.Partition] {
+				if !seen[k] {
+					delete(out.Rows, k)
+					delete(out.Typed, k)
+				}
+			}
+			delete(resync, r.Partition)
 			return nil
 		}
 		key := string(r.Key)
+		if seen := resync[r.Partition]; seen != nil {
+			seen[key] = true
+		}
 		if env.Op == schema.OpRead {
 			out.Reads++
 		} else {

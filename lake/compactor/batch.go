@@ -20,8 +20,10 @@ type accumulator struct {
 	n        int
 	at       map[string]int
 	truncate bool
-	records  int       // records folded in
-	first    time.Time // when the first record was folded in
+	// resync is a resync marker to commit on its own (worker.passBarrier).
+	resync  lake.Resync
+	records int       // records folded in
+	first   time.Time // when the first record was folded in
 	// replaced maps a delete's source position to the pending row it
 	// replaced, for the create half of a key change whose TOAST columns
 	// are unchanged (the delete and the create share the position).
@@ -38,9 +40,10 @@ const (
 func (a *accumulator) reset() {
 	a.size = a.n
 	a.chunks, a.n, a.at, a.truncate, a.records, a.first, a.replaced = nil, 0, nil, false, 0, time.Time{}, nil
+	a.resync = lake.ResyncNone
 }
 
-func (a *accumulator) empty() bool { return a.n == 0 && !a.truncate }
+func (a *accumulator) empty() bool { return a.n == 0 && !a.truncate && a.resync == lake.ResyncNone }
 
 func (a *accumulator) touch() {
 	if a.records == 0 {
@@ -193,5 +196,5 @@ func (a *accumulator) batch(cp lake.Checkpoint) *lake.Batch {
 			a.fillReplaced(&changes[i]) // the delete may have come after the create
 		}
 	}
-	return &lake.Batch{Table: a.table, Truncate: a.truncate, Checkpoint: cp, Changes: changes}
+	return &lake.Batch{Table: a.table, Truncate: a.truncate, Resync: a.resync, Checkpoint: cp, Changes: changes}
 }

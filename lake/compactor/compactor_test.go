@@ -51,6 +51,8 @@ type fakeSource struct {
 	tbl  *schema.Table
 	want map[int64][]any
 	gtid int
+	// resync holds the ids changed since a resync begin marker.
+	resync map[int64]bool
 }
 
 func newSource(t *testing.T, brokers []string, tbl *schema.Table) *fakeSource {
@@ -74,11 +76,28 @@ func (s *fakeSource) event(op schema.Op, before, after []any) {
 	if err := s.pub.Add(context.Background(), e); err != nil {
 		s.t.Fatal(err)
 	}
+	if s.resync != nil {
+		for _, img := range [][]any{before, after} {
+			if img != nil {
+				s.resync[img[0].(int64)] = true
+			}
+		}
+	}
 	switch op {
 	case schema.OpDelete:
 		delete(s.want, before[0].(int64))
 	case schema.OpTruncate:
 		clear(s.want)
+		s.resync = nil
+	case schema.OpResyncBegin:
+		s.resync = map[int64]bool{}
+	case schema.OpResyncEnd:
+		for id := range s.want {
+			if !s.resync[id] {
+				delete(s.want, id)
+			}
+		}
+		s.resync = nil
 	default:
 		if before != nil {
 			delete(s.want, before[0].(int64))
@@ -219,6 +238,63 @@ func TestCompactorExactlyOnce(t *testing.T) {
 	s.commit()
 	waitLake(t, l, s)
 	stop()
+}
+
+// TestCompactorResync takes a table through a resync, as a reader that
+// lost its position publishes it: the lake keeps its rows while the table
+// is snapshotted again (and across a compactor restart), and after the end
+// marker holds exactly the rows sent since the begin marker, on a topic
+// with three partitions.
+func TestCompactorResync(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	brokers := c.ListenAddrs()
+	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
+	t.Cleanup(func() { l.Close() })
+
+	s := newSource(t, brokers, itemsTable("items", 1))
+	for i := range int64(300) {
+		s.event(schema.OpCreate, nil, rowOf(i, "old"))
+	}
+	s.commit()
+	_, stop := startCompactor(t, brokers, l)
+	waitLake(t, l, s)
+
+	s.event(schema.OpCreate, nil, rowOf(1000, "just before the begin"))
+	s.event(schema.OpResyncBegin, nil, nil)
+	for i := range int64(100) {
+		s.event(schema.OpRead, nil, rowOf(i, "read again"))
+	}
+	s.commit()
+	// Nothing is removed before the end: the lake still has every row.
+	held := maps.Clone(s.want)
+	waitRows(t, l, s.tbl, held)
+	stop()
+	for i := int64(100); i < 200; i++ {
+		s.event(schema.OpRead, nil, rowOf(i, "read again"))
+	}
+	s.event(schema.OpUpdate, rowOf(250, "old"), rowOf(250, "changed meanwhile"))
+	s.event(schema.OpDelete, rowOf(260, "old"), nil)
+	s.event(schema.OpCreate, nil, rowOf(5000, "new meanwhile"))
+	s.commit()
+	_, stop = startCompactor(t, brokers, l)
+	s.event(schema.OpResyncEnd, nil, nil)
+	s.event(schema.OpCreate, nil, rowOf(5001, "after the end"))
+	s.commit()
+	if len(s.want) != 203 {
+		t.Fatalf("the model holds %d rows, want 203", len(s.want))
+	}
+	waitLake(t, l, s) // 200-299 but 250 and 1000 are gone
+	stop()
+}
+
+// waitRows waits until the lake table holds exactly want.
+func waitRows(t *testing.T, l *iceberg.Lake, tbl *schema.Table, want map[int64][]any) {
+	t.Helper()
+	waitLake(t, l, &fakeSource{tbl: tbl, want: want})
 }
 
 // TestCompactorBadInputStopsOneTable publishes an envelope with an unknown

@@ -53,6 +53,9 @@ func (w *worker) notify(ctx context.Context, b *lake.Batch, st lake.Stats) {
 			c.Upserts++
 		}
 	}
+	if b.Resync == lake.ResyncEnd {
+		c.Deletes = st.Deletes // the old rows nothing rewrote
+	}
 	var newest time.Time
 	for p, t := range s.pending {
 		if t.After(s.applied[p]) {

@@ -44,12 +44,15 @@ type worker struct {
 	// records below it are already in the table.
 	next map[int32]int64
 	acc  accumulator
-	// barrier holds, per partition, the offset of a truncate record
-	// waiting for the same truncate on every other partition; held keeps
-	// the records that came after it.
-	barrier    map[int32]int64
-	held       map[int32][]*kgo.Record
-	truncTable *schema.Table
+	// barrier holds, per partition, the offset of a table-level record
+	// (truncate, resync marker: sent to every partition) waiting for the
+	// same record on every other partition; held keeps the records that
+	// came after it. barrierOp and barrierTable are the record's op and
+	// schema version.
+	barrier      map[int32]int64
+	held         map[int32][]*kgo.Record
+	barrierOp    schema.Op
+	barrierTable *schema.Table
 	cols       columnIndex
 	scanner    envelopeScanner
 	images     schema.Envelope
@@ -286,11 +289,11 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 	if err != nil {
 		return err
 	}
-	if env.op() == schema.OpTruncate {
+	if op := env.op(); op.TableLevel() {
 		w.barrier[r.Partition] = r.Offset
-		w.truncTable = t
+		w.barrierOp, w.barrierTable = op, t
 		if len(w.barrier) == len(w.parts) {
-			return w.truncate(ctx)
+			return w.passBarrier(ctx)
 		}
 		return nil
 	}
@@ -342,19 +345,39 @@ func (w *worker) schemaOf(ctx context.Context, env *envelope) (*schema.Table, er
 	return t, nil
 }
 
-// truncate applies a truncate once every partition has reached it: the
-// rows before it are dropped, the table is cleared, and the records held
-// behind the barrier are folded in.
-func (w *worker) truncate(ctx context.Context) error {
-	if w.acc.table == nil || w.acc.records == 0 {
-		w.acc.table = w.truncTable
-	}
-	w.acc.clear()
-	for p, o := range w.barrier {
-		w.next[p] = o + 1
+// passBarrier applies a table-level record once every partition has
+// reached it, then folds in the records held behind the barrier.
+//
+// A truncate drops the pending rows and clears the table with the next
+// commit. A resync marker commits the rows before it first, then itself
+// on its own (lake.Resync): the table must tell rows before a begin
+// marker from rows after it.
+func (w *worker) passBarrier(ctx context.Context) error {
+	switch w.barrierOp {
+	case schema.OpTruncate:
+		if w.acc.table == nil || w.acc.records == 0 {
+			w.acc.table = w.barrierTable
+		}
+		w.acc.clear()
+		w.passed()
+	case schema.OpResyncBegin, schema.OpResyncEnd:
+		if err := w.flushErr(ctx); err != nil {
+			return err
+		}
+		w.passed()
+		w.acc.table = w.barrierTable
+		w.acc.resync = lake.ResyncBegin
+		if w.barrierOp == schema.OpResyncEnd {
+			w.acc.resync = lake.ResyncEnd
+		}
+		w.acc.touch()
+		w.log.Info("resync marker reached on every partition", "op", w.barrierOp.String())
+		if err := w.flushErr(ctx); err != nil {
+			return err
+		}
 	}
 	held := w.held
-	w.barrier, w.held = map[int32]int64{}, map[int32][]*kgo.Record{}
+	w.held = map[int32][]*kgo.Record{}
 	for _, p := range slices.Sorted(maps.Keys(held)) {
 		for _, r := range held[p] {
 			if err := w.record(ctx, r); err != nil {
@@ -363,6 +386,14 @@ func (w *worker) truncate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// passed moves every partition past the barrier's record.
+func (w *worker) passed() {
+	for p, o := range w.barrier {
+		w.next[p] = o + 1
+	}
+	w.barrier = map[int32]int64{}
 }
 
 // flush commits the batch; a failure fails the worker.

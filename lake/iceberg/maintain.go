@@ -89,7 +89,8 @@ func (w *Table) Maintain(ctx context.Context) (lake.MaintainStats, error) {
 			return st, err
 		}
 	}
-	if w.index != nil && w.tbl.CurrentSnapshot() != nil {
+	// A rewrite would give old rows new sequence numbers (resync.go).
+	if w.index != nil && w.tbl.CurrentSnapshot() != nil && !w.checkpoint.Resyncing {
 		rw, err := w.planRewrite(ctx)
 		if err != nil {
 			return st, err

@@ -61,10 +61,16 @@ type checkpointJSON struct {
 	Topic      string           `json:"topic"`
 	Offsets    map[string]int64 `json:"offsets"`
 	SourceTime time.Time        `json:"source_time,omitzero"`
+	// ResyncMark is set while a resync runs: rows in data files whose data
+	// sequence number is at most the mark are old (see resync.go).
+	ResyncMark *int64 `json:"resync_mark,omitempty"`
 }
 
 func encodeCheckpoint(c lake.Checkpoint) string {
 	j := checkpointJSON{Topic: c.Topic, Offsets: map[string]int64{}, SourceTime: c.SourceTime.UTC()}
+	if c.Resyncing {
+		j.ResyncMark = &c.ResyncMark
+	}
 	for p, o := range c.Offsets {
 		j.Offsets[strconv.Itoa(int(p))] = o
 	}
@@ -78,6 +84,9 @@ func decodeCheckpoint(s string) (lake.Checkpoint, error) {
 		return lake.Checkpoint{}, fmt.Errorf("decode %s %q: %w", SummaryCheckpoint, s, err)
 	}
 	c := lake.Checkpoint{Topic: j.Topic, Offsets: map[int32]int64{}, SourceTime: j.SourceTime}
+	if j.ResyncMark != nil {
+		c.Resyncing, c.ResyncMark = true, *j.ResyncMark
+	}
 	for p, o := range j.Offsets {
 		n, err := strconv.ParseInt(p, 10, 32)
 		if err != nil {
@@ -198,6 +207,7 @@ func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	stats := lake.Stats{Rows: p.rows, Deletes: p.ndelete}
 	cp := b.Checkpoint.Clone()
 	cp.SourceTime = w.checkpoint.SourceTime
+	cp.Resyncing, cp.ResyncMark = w.resyncState(b)
 	for i := range b.Changes {
 		if t := b.Changes[i].Meta.CommitTime; t.After(cp.SourceTime) {
 			cp.SourceTime = t

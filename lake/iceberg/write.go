@@ -52,6 +52,17 @@ type rowGroup struct {
 func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 	p := &plan{src: b.Table, truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, deletedAt: map[string]uint64{}, ingested: time.Now()}
 	ix := w.index
+	if b.Resync != lake.ResyncNone {
+		if len(b.Changes) > 0 || b.Truncate {
+			return nil, fmt.Errorf("table %s: a resync batch holds changes", w.name())
+		}
+		if b.Resync == lake.ResyncEnd {
+			if err := w.planResyncEnd(ctx, p); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	}
 	if b.Truncate {
 		for _, l := range ix.keys {
 			f, pos := splitLoc(l)
