@@ -9,7 +9,7 @@ import (
 // TestExamples loads every file in examples/: lake*.yaml as a lake config,
 // the rest as source configs. Each must parse and pass Validate.
 func TestExamples(t *testing.T) {
-	for _, v := range []string{"ORDERS_DB_PASSWORD", "BILLING_DB_PASSWORD", "KAFKA_PASSWORD"} {
+	for _, v := range []string{"ORDERS_DB_PASSWORD", "BILLING_DB_PASSWORD", "KAFKA_PASSWORD", "LAKE_REST_CLIENT_SECRET"} {
 		t.Setenv(v, "example-"+strings.ToLower(v))
 	}
 	files, err := filepath.Glob("../examples/*.yaml")
