@@ -301,6 +301,11 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 	if err := env.images(t, w.cols.of(t), full); err != nil {
 		return badInput{err}
 	}
+	if w.acc.resync != lake.ResyncNone {
+		if err := w.flushErr(ctx); err != nil { // a resync marker commits alone
+			return err
+		}
+	}
 	if w.acc.table != nil && w.acc.table != t && w.acc.records > 0 {
 		// A new schema version: commit the rows of the old one first.
 		if err := w.flushErr(ctx); err != nil {
@@ -350,9 +355,14 @@ func (w *worker) schemaOf(ctx context.Context, env *envelope) (*schema.Table, er
 //
 // A truncate drops the pending rows and clears the table with the next
 // commit. A resync marker commits the rows before it first, then itself
-// on its own (lake.Resync): the table must tell rows before a begin
-// marker from rows after it.
+// on its own (lake.Resync), before any change after it: the table must
+// tell rows before a begin marker from rows after it.
 func (w *worker) passBarrier(ctx context.Context) error {
+	if w.acc.resync != lake.ResyncNone {
+		if err := w.flushErr(ctx); err != nil { // a resync marker commits alone
+			return err
+		}
+	}
 	switch w.barrierOp {
 	case schema.OpTruncate:
 		if w.acc.table == nil || w.acc.records == 0 {
@@ -372,9 +382,9 @@ func (w *worker) passBarrier(ctx context.Context) error {
 		}
 		w.acc.touch()
 		w.log.Info("resync marker reached on every partition", "op", w.barrierOp.String())
-		if err := w.flushErr(ctx); err != nil {
-			return err
-		}
+		// It commits with the next flush: on the timer, so that the
+		// transaction markers after it are covered, or before the next
+		// change (record).
 	}
 	held := w.held
 	w.held = map[int32][]*kgo.Record{}

@@ -35,6 +35,12 @@ func TestResync(t *testing.T) {
 	if cp := tbl.Checkpoint(); !cp.Resyncing {
 		t.Fatalf("checkpoint %+v after the begin marker, want resyncing", cp)
 	}
+	// The marker is committed on its own: a reopen finds it.
+	tbl.Close()
+	tbl = f.open()
+	if cp := tbl.Checkpoint(); !cp.Resyncing || cp.Offsets[0] != f.next {
+		t.Fatalf("checkpoint %+v after reopening at the begin marker, want resyncing at offset %d", cp, f.next)
+	}
 	// The re-snapshot: 0-9 read again unchanged, 10-14 changed meanwhile,
 	// 15 deleted by the stream, 100-104 new; 16-27 and 29 not sent again.
 	var again []lake.Change

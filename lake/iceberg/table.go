@@ -31,6 +31,16 @@ const (
 	SummaryCommitID = "tributary.commit-id"
 )
 
+// Table properties written by a commit that adds no file (a resync marker
+// that changes no row): Iceberg has no empty snapshot, so such a commit
+// keeps its checkpoint in the table's properties, with the snapshot it was
+// committed on top of; lastCheckpoint prefers it to that snapshot's own.
+const (
+	PropCheckpoint         = "tributary.checkpoint"
+	PropCheckpointSnapshot = "tributary.checkpoint-snapshot"
+	PropCommitID           = "tributary.commit-id"
+)
+
 // Table writes one lake table. It is not safe for concurrent use.
 type Table struct {
 	lake  *Lake
@@ -101,7 +111,16 @@ func decodeCheckpoint(s string) (lake.Checkpoint, error) {
 // that records a checkpoint (maintenance snapshots record none).
 func lastCheckpoint(tbl *table.Table) (lake.Checkpoint, error) {
 	meta := tbl.Metadata()
+	props := tbl.Properties()
+	base, err := strconv.ParseInt(props[PropCheckpointSnapshot], 10, 64)
+	atBase := func(id int64) bool { return err == nil && id == base && props[PropCheckpoint] != "" }
+	if atBase(0) && tbl.CurrentSnapshot() == nil {
+		return decodeCheckpoint(props[PropCheckpoint])
+	}
 	for s := tbl.CurrentSnapshot(); s != nil; {
+		if atBase(s.SnapshotID) {
+			return decodeCheckpoint(props[PropCheckpoint])
+		}
 		if s.Summary != nil {
 			if v, ok := s.Summary.Properties[SummaryCheckpoint]; ok {
 				return decodeCheckpoint(v)
@@ -213,8 +232,20 @@ func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 			cp.SourceTime = t
 		}
 	}
-	if p.empty() {
+	if p.empty() && b.Resync == lake.ResyncNone {
 		w.checkpoint = cp
+		return stats, nil
+	}
+	if p.empty() {
+		// A resync marker is committed even when it changes no row: the
+		// table must remember the resync (and the marker's offsets)
+		// across restarts.
+		tbl, err := w.commitCheckpoint(ctx, cp)
+		if err != nil {
+			w.broken = err
+			return stats, err
+		}
+		w.tbl, w.checkpoint = tbl, cp
 		return stats, nil
 	}
 	files, err := w.writeFiles(ctx, p)
@@ -305,6 +336,32 @@ func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFi
 	return tbl, id, err
 }
 
+// commitCheckpoint commits a checkpoint without a snapshot, in the
+// table's properties, pinned to the current snapshot.
+func (w *Table) commitCheckpoint(ctx context.Context, cp lake.Checkpoint) (*table.Table, error) {
+	id := uuid.NewString()
+	base := int64(0)
+	if s := w.tbl.CurrentSnapshot(); s != nil {
+		base = s.SnapshotID
+	}
+	txn := w.tbl.NewTransaction()
+	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", w.name(), err)
+	}
+	props := iceberg.Properties{PropCheckpoint: encodeCheckpoint(cp), PropCheckpointSnapshot: strconv.FormatInt(base, 10), PropCommitID: id}
+	if err := txn.SetProperties(props); err != nil {
+		return nil, fmt.Errorf("commit %s: %w", w.name(), err)
+	}
+	tbl, err := txn.Commit(ctx)
+	if err == nil {
+		return tbl, nil
+	}
+	if isConflict(err) {
+		return nil, fmt.Errorf("commit %s: %w: %w", w.name(), lake.ErrConflict, err)
+	}
+	return w.resolveWith(ctx, func(t *table.Table) bool { return t.Properties()[PropCommitID] == id }, err)
+}
+
 // isConflict reports whether a commit error says the table moved since it
 // was loaded. The SQL and Glue catalogs report a failed requirement as a
 // plain error, not table.ErrCommitFailed.
@@ -316,6 +373,11 @@ func isConflict(err error) bool {
 // for the commit id. It retries the reload while the catalog is down, for
 // up to a minute.
 func (w *Table) resolve(ctx context.Context, id string, cause error) (*table.Table, error) {
+	return w.resolveWith(ctx, func(t *table.Table) bool { return hasCommit(t, id) }, cause)
+}
+
+// resolveWith is resolve with a test of whether the commit happened.
+func (w *Table) resolveWith(ctx context.Context, committed func(*table.Table) bool, cause error) (*table.Table, error) {
 	w.log.Warn("commit outcome unknown; reloading the table to find out", "error", cause)
 	base := w.tbl.CurrentSnapshot()
 	delay := 200 * time.Millisecond
@@ -324,8 +386,8 @@ func (w *Table) resolve(ctx context.Context, id string, cause error) (*table.Tab
 		tbl, err := w.cat.LoadTable(ctx, w.ident)
 		if err == nil {
 			switch {
-			case hasCommit(tbl, id):
-				w.log.Info("the ambiguous commit did happen", "commit_id", id)
+			case committed(tbl):
+				w.log.Info("the ambiguous commit did happen")
 				return tbl, nil
 			case tbl.CurrentSnapshot() != nil && (base == nil || tbl.CurrentSnapshot().SnapshotID != base.SnapshotID):
 				return nil, fmt.Errorf("commit %s: %w (after: %w)", w.name(), lake.ErrConflict, cause)
