@@ -1,9 +1,16 @@
 package compactor
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
+	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,18 +32,24 @@ func cpuTime() time.Duration {
 // benchRows is how many change events one benchmark run applies.
 const benchRows = 200_000
 
-// benchCompactor publishes benchRows events to an in-process broker, then
-// measures the compactor applying them: decoding, coalescing and commits.
-// With updates, the second half of the events updates the rows the first
-// half created. The CPU time includes the in-process broker serving the
-// fetches.
+// benchCompactor publishes benchRows events to a Kafka broker, then
+// measures the compactor applying them: fetching, decoding, coalescing,
+// writing and committing. With updates, the second half of the events
+// updates the rows the first half created.
+//
+// The broker (kfake) runs in a child process, as a production compactor's
+// brokers run elsewhere. It reports three figures:
+//   - rows/cpu-s: rows per CPU-second of this process, which does all of
+//     the compactor's own work (fetch requests and responses, decoding,
+//     Parquet writing, catalog commits) and nothing of the broker's;
+//   - rows/cpu-s+broker: rows per CPU-second of this process and the
+//     broker's together (what the benchmark reported when the broker ran
+//     inside this process);
+//   - rows/s: rows per second of wall time.
 func benchCompactor(b *testing.B, updates bool) {
 	for range b.N {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-		if err != nil {
-			b.Fatal(err)
-		}
-		brokers := cluster.ListenAddrs()
+		broker := startBroker(b)
+		brokers := broker.addrs
 		l := iceberg.New(iceberg.Config{Warehouse: b.TempDir()})
 		t := &testing.T{}
 		s := newSource(t, brokers, itemsTable("items", 1))
@@ -61,6 +74,7 @@ func benchCompactor(b *testing.B, updates bool) {
 		end := endOffsets(b, brokers, "src.shop.items")
 
 		stopProfile := startProfile(b)
+		bcpu0 := broker.cpu(b)
 		cpu0, wall0 := cpuTime(), time.Now()
 		c := New(Config{Brokers: brokers, Group: "bench", Interval: time.Second, MaxRows: 100_000, Lake: l,
 			Sources: []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}}})
@@ -71,35 +85,155 @@ func benchCompactor(b *testing.B, updates bool) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+		bcpu := broker.cpu(b) - bcpu0
 		stopProfile()
 		cancel()
 		<-done
 		b.ReportMetric(benchRows/cpu.Seconds(), "rows/cpu-s")
+		b.ReportMetric(benchRows/(cpu+bcpu).Seconds(), "rows/cpu-s+broker")
 		b.ReportMetric(benchRows/wall.Seconds(), "rows/s")
 		l.Close()
 		s.pub.Close()
-		cluster.Close()
+		broker.close(b)
+	}
+}
+
+// benchBrokerEnv makes the test binary serve as the benchmarks' broker
+// process (TestBenchBroker).
+const benchBrokerEnv = "TRIBUTARY_BENCH_BROKER"
+
+// TestBenchBroker is the broker process of the compactor benchmarks, run
+// by startBroker: it starts kfake, writes "brokers <addr>,...", then
+// answers each line "cpu" on stdin with "cpu <ns>", the CPU time of its
+// process, until stdin closes.
+func TestBenchBroker(t *testing.T) {
+	if os.Getenv(benchBrokerEnv) != "1" {
+		t.Skip("the broker process of the compactor benchmarks")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	fmt.Printf("brokers %s\n", strings.Join(cluster.ListenAddrs(), ","))
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() == "cpu" {
+			fmt.Printf("cpu %d\n", cpuTime())
+		}
+	}
+}
+
+// benchBroker is a kfake broker in a child process.
+type benchBroker struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	out   *bufio.Reader
+	addrs []string
+}
+
+// startBroker starts the benchmarks' broker process (TestBenchBroker).
+func startBroker(b *testing.B) *benchBroker {
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(self, "-test.run=^TestBenchBroker$", "-test.count=1")
+	cmd.Env = append(os.Environ(), benchBrokerEnv+"=1")
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	br := &benchBroker{cmd: cmd, in: in, out: bufio.NewReader(out)}
+	line := br.line(b, "brokers ")
+	br.addrs = strings.Split(line, ",")
+	return br
+}
+
+// line returns the next line of the broker's output that starts with
+// prefix, without the prefix.
+func (br *benchBroker) line(b *testing.B, prefix string) string {
+	for {
+		l, err := br.out.ReadString('\n')
+		if err != nil {
+			br.cmd.Process.Kill()
+			b.Fatalf("broker process: %v", err)
+		}
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
+			return rest
+		}
+	}
+}
+
+// cpu returns the broker process's CPU time so far.
+func (br *benchBroker) cpu(b *testing.B) time.Duration {
+	if _, err := io.WriteString(br.in, "cpu\n"); err != nil {
+		b.Fatal(err)
+	}
+	ns, err := strconv.ParseInt(br.line(b, "cpu "), 10, 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ns)
+}
+
+// close stops the broker process and waits for it.
+func (br *benchBroker) close(b *testing.B) {
+	br.in.Close()
+	go io.Copy(io.Discard, br.out)
+	if err := br.cmd.Wait(); err != nil {
+		b.Errorf("broker process: %v", err)
 	}
 }
 
 // startProfile writes a CPU profile of the measured part of a benchmark
 // to $BENCH_CPUPROFILE, when set (go test -cpuprofile would include the
-// setup); the returned function stops it.
+// setup), and heap profiles at its start and end to $BENCH_MEMPROFILE.base
+// and $BENCH_MEMPROFILE (compare them with go tool pprof -diff_base); the
+// returned function stops it.
 func startProfile(b *testing.B) func() {
-	path := os.Getenv("BENCH_CPUPROFILE")
-	if path == "" {
-		return func() {}
+	stops := []func(){}
+	if path := os.Getenv("BENCH_MEMPROFILE"); path != "" {
+		writeHeap(b, path+".base")
+		stops = append(stops, func() { writeHeap(b, path) })
 	}
+	if path := os.Getenv("BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+func writeHeap(b *testing.B, path string) {
+	runtime.GC() // the allocation profile is as of the last collection
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		b.Fatal(err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
 	}
 }
 
