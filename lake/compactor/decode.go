@@ -21,13 +21,30 @@ type envelope struct {
 		DB        string    `json:"db"`
 		Table     string    `json:"table"`
 		Version   int       `json:"schema_version"`
-		GTID      string    `json:"gtid"`
+		GTID      rawText   `json:"gtid"`
 		File      string    `json:"file"`
 		Pos       rawNumber `json:"pos"`
 		LSN       rawNumber `json:"lsn"`
 		Row       rawNumber `json:"row"`
 		Unchanged []string  `json:"unchanged"`
 	} `json:"source"`
+}
+
+// rawText is the text of a JSON string. The scanner points it into the
+// Kafka value when the string has no escapes; encoding/json gets a copy.
+type rawText []byte
+
+// UnmarshalJSON takes a string; null leaves t as it is.
+func (t *rawText) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*t = append(rawText{}, s...)
+	return nil
 }
 
 // rawNumber is the text of a JSON number. The scanner points it into the
@@ -134,7 +151,7 @@ func (e *envelope) meta() lake.RowMeta {
 	}
 	pos := make([]byte, 0, 64)
 	switch {
-	case s.GTID != "":
+	case len(s.GTID) > 0:
 		pos = append(pos, s.GTID...)
 	case s.File != "":
 		pos = append(append(append(pos, s.File...), ':'), s.Pos...)

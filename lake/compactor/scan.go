@@ -1,21 +1,23 @@
 package compactor
 
 import (
-	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"strconv"
+	"math"
+	"math/bits"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/tributary-dev/tributary/schema"
 )
 
 // The envelope is the compactor's hot path: encoding/json spends most of
-// its time on reflection and on validating the images twice. scanEnvelope
-// walks the value once and hands each column value to schema's own
-// decoders; anything it does not expect falls back to encoding/json, whose
-// errors are the ones reported.
+// its time on reflection and on validating the images twice. The scanner
+// here walks a value once, validating it as strictly as encoding/json does,
+// and decodes the envelope and its images itself (image.go). Anything it
+// does not expect falls back to encoding/json and schema's decoders, whose
+// results and errors are the ones reported: the scanner either agrees with
+// them or gives up.
 
 var errScan = errors.New("unexpected JSON")
 
@@ -25,8 +27,9 @@ type jsonScanner struct {
 	i int
 }
 
+// ws skips white space.
 func (s *jsonScanner) ws() {
-	for s.i < len(s.b) {
+	for s.i < len(s.b) && s.b[s.i] <= ' ' {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
@@ -36,104 +39,460 @@ func (s *jsonScanner) ws() {
 	}
 }
 
-func (s *jsonScanner) consume(c byte) bool {
+// peek returns the next byte after white space, 0 at the end.
+func (s *jsonScanner) peek() byte {
 	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == c {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *jsonScanner) consume(c byte) bool {
+	if s.peek() == c {
 		s.i++
 		return true
 	}
 	return false
 }
 
-// str reads a string and returns its raw content (between the quotes) and
-// whether it holds escapes.
-func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
-	if !s.consume('"') {
-		return nil, false, errScan
+// end reports whether only white space is left.
+func (s *jsonScanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// strFlags say what a string holds besides printable ASCII.
+type strFlags uint8
+
+const (
+	strEscaped  strFlags = 1 << iota // a backslash escape
+	strNonASCII                      // valid UTF-8 beyond ASCII
+	strBadUTF8                       // bytes that are not UTF-8, which decoding replaces by U+FFFD
+)
+
+// stopBytes are the bytes the string scanner looks at: the quote, the
+// backslash, control characters and the bytes of non-ASCII UTF-8.
+var stopBytes = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80
 	}
-	start := s.i
-	if n := bytes.IndexByte(s.b[start:], '"'); n >= 0 && bytes.IndexByte(s.b[start:start+n], '\\') < 0 {
-		s.i = start + n + 1
-		return s.b[start : start+n], false, nil
-	}
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '"':
-			raw = s.b[start:s.i]
-			s.i++
-			return raw, escaped, nil
-		case '\\':
-			escaped = true
-			s.i += 2
-			continue
+	return t
+}()
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// stopMask flags, in the high bit of each byte, the stop bytes among the
+// eight of x; the lowest flag is exact (higher ones may be borrows).
+func stopMask(x uint64) uint64 {
+	q := x ^ (ones * '"')
+	bs := x ^ (ones * '\\')
+	return ((q-ones)&^q | (bs-ones)&^bs | (x - ones*0x20) | x) & highs
+}
+
+// nextStop returns the position of the first stop byte in b at or after
+// i, or len(b).
+func nextStop(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		if m := stopMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
-		s.i++
 	}
-	return nil, false, errScan
+	for ; i < len(b); i++ {
+		if stopBytes[b[i]] {
+			break
+		}
+	}
+	return i
+}
+
+// str reads a string, which must be next, and returns its raw content
+// (between the quotes) and what it holds. It rejects what encoding/json
+// rejects: control characters and bad escapes.
+func (s *jsonScanner) str() (raw []byte, flags strFlags, err error) {
+	if !s.consume('"') {
+		return nil, 0, errScan
+	}
+	b := s.b
+	start := s.i
+	i := start
+	for {
+		i = nextStop(b, i)
+		if i >= len(b) {
+			return nil, 0, errScan
+		}
+		switch c := b[i]; {
+		case c == '"':
+			s.i = i + 1
+			return b[start:i], flags, nil
+		case c == '\\':
+			flags |= strEscaped
+			if i+1 >= len(b) {
+				return nil, 0, errScan
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if hex4(b[i+2:]) < 0 {
+					return nil, 0, errScan
+				}
+				i += 6
+			default:
+				return nil, 0, errScan
+			}
+		case c < 0x20:
+			return nil, 0, errScan
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				flags |= strBadUTF8
+			} else {
+				flags |= strNonASCII
+			}
+			i += size
+		}
+	}
+}
+
+// hex4 returns the value of the four hex digits b starts with, or -1.
+func hex4(b []byte) rune {
+	if len(b) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+// unquote appends to dst the text of a string's raw content, which str
+// has checked, as encoding/json decodes it: escapes resolved, bad UTF-8
+// and lone surrogates replaced by U+FFFD.
+func unquote(dst, raw []byte) []byte {
+	for r := 0; r < len(raw); {
+		switch c := raw[r]; {
+		case c == '\\':
+			e := raw[r+1]
+			switch e {
+			case 'b':
+				e = '\b'
+			case 'f':
+				e = '\f'
+			case 'n':
+				e = '\n'
+			case 'r':
+				e = '\r'
+			case 't':
+				e = '\t'
+			case 'u':
+				rr := hex4(raw[r+2:])
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					var rr1 rune = -1
+					if r+1 < len(raw) && raw[r] == '\\' && raw[r+1] == 'u' {
+						rr1 = hex4(raw[r+2:])
+					}
+					if dec := utf16.DecodeRune(rr, rr1); dec != unicode.ReplacementChar {
+						r += 6
+						dst = utf8.AppendRune(dst, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				dst = utf8.AppendRune(dst, rr)
+				continue
+			}
+			dst = append(dst, e)
+			r += 2
+		case c < utf8.RuneSelf:
+			n := r + 1
+			for n < len(raw) && raw[n] < utf8.RuneSelf && raw[n] != '\\' {
+				n++
+			}
+			dst = append(dst, raw[r:n]...)
+			r = n
+		default:
+			rr, size := utf8.DecodeRune(raw[r:])
+			if rr == utf8.RuneError && size == 1 {
+				dst = utf8.AppendRune(dst, utf8.RuneError)
+			} else {
+				dst = append(dst, raw[r:r+size]...)
+			}
+			r += size
+		}
+	}
+	return dst
 }
 
 // text reads a string value as Go text.
 func (s *jsonScanner) text() (string, error) {
-	start := s.i
-	raw, esc, err := s.str()
+	raw, flags, err := s.str()
 	if err != nil {
 		return "", err
 	}
-	if !esc && utf8.Valid(raw) {
-		return string(raw), nil
-	}
-	var out string
-	err = json.Unmarshal(s.b[start:s.i], &out)
-	return out, err
+	return textOf(raw, flags), nil
 }
 
-// skip moves past one value and returns its bytes.
+// textOf returns the text of a string's raw content.
+func textOf(raw []byte, flags strFlags) string {
+	if flags&(strEscaped|strBadUTF8) == 0 {
+		return string(raw)
+	}
+	return string(unquote(make([]byte, 0, len(raw)+8), raw))
+}
+
+// textBytes returns the text of a string's raw content as bytes: raw
+// itself when it needs no decoding.
+func textBytes(raw []byte, flags strFlags) []byte {
+	if flags&(strEscaped|strBadUTF8) == 0 {
+		return raw
+	}
+	return unquote(make([]byte, 0, len(raw)+8), raw)
+}
+
+// maxDepth bounds the nesting skip accepts, as encoding/json does.
+const maxDepth = 10000
+
+// skip moves past one value, checking it is valid JSON, and returns its
+// bytes.
 func (s *jsonScanner) skip() ([]byte, error) {
 	s.ws()
 	start := s.i
-	if s.i >= len(s.b) {
-		return nil, errScan
-	}
-	switch s.b[s.i] {
-	case '"':
-		if _, _, err := s.str(); err != nil {
-			return nil, err
-		}
-		return s.b[start:s.i], nil
-	case '{', '[':
-		depth := 0
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case '"':
-				if _, _, err := s.str(); err != nil {
-					return nil, err
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return s.b[start:s.i], nil
-				}
-			}
-			s.i++
-		}
-		return nil, errScan
-	}
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return s.b[start:s.i], nil
-		}
-		s.i++
+	if err := s.value(0); err != nil {
+		return nil, err
 	}
 	return s.b[start:s.i], nil
 }
 
-// object calls fn for each key of an object; fn must read the value.
-func (s *jsonScanner) object(fn func(key []byte) error) error {
+// value moves past one value, checking it.
+func (s *jsonScanner) value(depth int) error {
+	switch c := s.peek(); c {
+	case '"':
+		_, _, err := s.str()
+		return err
+	case '{':
+		if depth >= maxDepth {
+			return errScan
+		}
+		s.i++
+		if s.consume('}') {
+			return nil
+		}
+		for {
+			if _, _, err := s.str(); err != nil {
+				return err
+			}
+			if !s.consume(':') {
+				return errScan
+			}
+			if err := s.value(depth + 1); err != nil {
+				return err
+			}
+			if s.consume('}') {
+				return nil
+			}
+			if !s.consume(',') {
+				return errScan
+			}
+		}
+	case '[':
+		if depth >= maxDepth {
+			return errScan
+		}
+		s.i++
+		if s.consume(']') {
+			return nil
+		}
+		for {
+			if err := s.value(depth + 1); err != nil {
+				return err
+			}
+			if s.consume(']') {
+				return nil
+			}
+			if !s.consume(',') {
+				return errScan
+			}
+		}
+	case 't':
+		return s.literal("true")
+	case 'f':
+		return s.literal("false")
+	case 'n':
+		return s.literal("null")
+	default:
+		_, err := s.number()
+		return err
+	}
+}
+
+func (s *jsonScanner) literal(lit string) error {
+	if len(s.b)-s.i >= len(lit) && string(s.b[s.i:s.i+len(lit)]) == lit {
+		s.i += len(lit)
+		return nil
+	}
+	return errScan
+}
+
+// null reports whether null is next, and reads it.
+func (s *jsonScanner) null() bool {
+	return s.peek() == 'n' && s.literal("null") == nil
+}
+
+// number reads a number literal.
+func (s *jsonScanner) number() ([]byte, error) {
+	s.ws()
+	b := s.b
+	start, i := s.i, s.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return nil, errScan
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return nil, errScan
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return nil, errScan
+		}
+	}
+	s.i = i
+	return b[start:i], nil
+}
+
+// numberInto reads a number literal into *n; null leaves *n alone, as
+// encoding/json does.
+func (s *jsonScanner) numberInto(n *rawNumber) error {
+	if s.null() {
+		return nil
+	}
+	b, err := s.number()
+	*n = b
+	return err
+}
+
+// intInto reads an integer that fits int64 into *n; null leaves *n
+// alone.
+func (s *jsonScanner) intInto(n *int64) error {
+	if s.null() {
+		return nil
+	}
+	b, err := s.number()
+	if err != nil {
+		return err
+	}
+	x, ok := parseInt(b)
+	if !ok {
+		return errScan
+	}
+	*n = x
+	return nil
+}
+
+// parseInt parses an integer as strconv.ParseInt(string(b), 10, 64)
+// does, without the copy; ok is false where that fails, and for a + sign,
+// which JSON does not allow.
+func parseInt(b []byte) (n int64, ok bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	limit := uint64(math.MaxInt64)
+	if neg {
+		b = b[1:]
+		limit++
+	}
+	u, ok := parseUintMax(b, limit)
+	if !ok {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true // -(1<<63) wraps to itself
+	}
+	return int64(u), true
+}
+
+// parseUint parses an integer as strconv.ParseUint(string(b), 10, 64)
+// does; ok is false where that fails.
+func parseUint(b []byte) (uint64, bool) { return parseUintMax(b, math.MaxUint64) }
+
+func parseUintMax(b []byte, limit uint64) (n uint64, ok bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (limit-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// scanEnvelope decodes an envelope like decodeEnvelope, faster.
+func scanEnvelope(value []byte) (*envelope, error) {
+	return new(envelopeScanner).scan(value)
+}
+
+// envelopeScanner decodes one envelope after another and reuses its
+// memory: the envelope scan returns is valid until the next call, and
+// points into the value. Source fields that repeat the previous
+// envelope's (database, table, binlog file) share its strings.
+type envelopeScanner struct {
+	env             envelope
+	s               jsonScanner
+	db, table, file string
+}
+
+// scan decodes value; when the scanner meets anything it does not expect
+// it falls back to encoding/json (decodeEnvelope).
+func (es *envelopeScanner) scan(value []byte) (*envelope, error) {
+	es.env = envelope{}
+	es.s = jsonScanner{b: value}
+	if err := es.top(); err != nil || len(es.env.Op) != 1 || !es.s.end() {
+		return decodeEnvelope(value)
+	}
+	return &es.env, nil
+}
+
+// top reads the envelope's object.
+func (es *envelopeScanner) top() error {
+	s, e := &es.s, &es.env
 	if !s.consume('{') {
 		return errScan
 	}
@@ -141,12 +500,28 @@ func (s *jsonScanner) object(fn func(key []byte) error) error {
 		return nil
 	}
 	for {
-		key, esc, err := s.str()
-		if err != nil || esc || !s.consume(':') {
+		key, flags, err := s.str()
+		if err != nil || flags != 0 || !s.consume(':') {
 			return errScan
 		}
-		s.ws()
-		if err := fn(key); err != nil {
+		switch string(key) {
+		case "before":
+			e.Before, err = s.skip()
+		case "after":
+			e.After, err = s.skip()
+		case "op":
+			if s.peek() != '"' {
+				return errScan
+			}
+			e.Op, err = s.text()
+		case "source":
+			err = es.source()
+		case "ts_ms", "transaction":
+			_, err = s.skip()
+		default:
+			err = skipUnknown(s, key)
+		}
+		if err != nil {
 			return err
 		}
 		if s.consume('}') {
@@ -158,261 +533,97 @@ func (s *jsonScanner) object(fn func(key []byte) error) error {
 	}
 }
 
-// scanEnvelope decodes an envelope like decodeEnvelope, faster.
-func scanEnvelope(value []byte) (*envelope, error) {
-	return new(envelopeScanner).scan(value)
-}
-
-// envelopeScanner decodes one envelope after another and reuses its
-// memory: the envelope scan returns is valid until the next call. Source
-// fields that repeat the previous envelope's (database, table, GTID, binlog
-// file) share its strings.
-type envelopeScanner struct {
-	env                   envelope
-	s                     jsonScanner
-	db, table, gtid, file string
-}
-
-func (es *envelopeScanner) scan(value []byte) (*envelope, error) {
-	es.env = envelope{}
-	e := &es.env
-	es.s = jsonScanner{b: value}
-	s := &es.s
-	err := s.object(func(key []byte) error {
-		var err error
-		switch string(key) {
-		case "before":
-			e.Before, err = s.skip()
-		case "after":
-			e.After, err = s.skip()
-		case "op":
-			e.Op, err = s.text()
-		case "source":
-			err = es.source(e)
-		default:
-			_, err = s.skip()
+// skipUnknown skips the value of a key the envelope does not have. A key
+// with upper-case letters may be one encoding/json matches without regard
+// to case, which the scanner leaves to it (keys beyond ASCII never reach
+// here).
+func skipUnknown(s *jsonScanner, key []byte) error {
+	for _, c := range key {
+		if c >= 'A' && c <= 'Z' {
+			return errScan
 		}
-		return err
-	})
-	if err != nil || len(e.Op) != 1 {
-		return decodeEnvelope(value)
 	}
-	return e, nil
+	_, err := s.skip()
+	return err
 }
 
-func (es *envelopeScanner) source(e *envelope) error {
-	src := &e.Source
-	s := &es.s
-	return s.object(func(key []byte) error {
-		var err error
+// source reads the source block.
+func (es *envelopeScanner) source() error {
+	s, src := &es.s, &es.env.Source
+	if !s.consume('{') {
+		return errScan
+	}
+	if s.consume('}') {
+		return nil
+	}
+	for {
+		key, flags, err := s.str()
+		if err != nil || flags != 0 || !s.consume(':') {
+			return errScan
+		}
 		switch string(key) {
 		case "ts_ms":
-			src.TsMs, err = s.int()
+			err = s.intInto(&src.TsMs)
 		case "schema_version":
-			var v int64
-			v, err = s.int()
+			v := int64(src.Version)
+			err = s.intInto(&v)
 			src.Version = int(v)
 		case "db":
 			src.DB, err = s.textLike(&es.db)
 		case "table":
 			src.Table, err = s.textLike(&es.table)
 		case "gtid":
-			src.GTID, err = s.textLike(&es.gtid)
+			src.GTID, err = s.rawText()
 		case "file":
 			src.File, err = s.textLike(&es.file)
 		case "pos":
-			src.Pos, err = s.number()
+			err = s.numberInto(&src.Pos)
 		case "lsn":
-			src.LSN, err = s.number()
+			err = s.numberInto(&src.LSN)
 		case "row":
-			src.Row, err = s.number()
+			err = s.numberInto(&src.Row)
 		case "unchanged":
 			var raw []byte
 			if raw, err = s.skip(); err == nil {
 				err = json.Unmarshal(raw, &src.Unchanged)
 			}
-		default:
+		case "version", "connector", "name", "snapshot", "server_id", "txId":
 			_, err = s.skip()
+		default:
+			err = skipUnknown(s, key)
 		}
-		return err
-	})
+		if err != nil {
+			return err
+		}
+		if s.consume('}') {
+			return nil
+		}
+		if !s.consume(',') {
+			return errScan
+		}
+	}
 }
 
 // textLike reads a string value like text, and returns *last instead of a
-// new string when the value equals it; otherwise it sets *last.
+// new string when the value equals it; otherwise it sets *last. null
+// (which encoding/json skips for a string field) is left to encoding/json.
 func (s *jsonScanner) textLike(last *string) (string, error) {
-	start := s.i
-	raw, esc, err := s.str()
+	raw, flags, err := s.str()
 	if err != nil {
 		return "", err
 	}
-	if !esc && string(raw) == *last {
-		return *last, nil
-	}
-	s.i = start
-	if *last, err = s.text(); err != nil {
-		return "", err
+	if t := textBytes(raw, flags); string(t) != *last {
+		*last = string(t)
 	}
 	return *last, nil
 }
 
-// number reads a number literal; null reads as nil.
-func (s *jsonScanner) number() (rawNumber, error) {
-	raw, err := s.skip()
+// rawText reads a string value as its text's bytes, which point into the
+// value when it has no escapes.
+func (s *jsonScanner) rawText() (rawText, error) {
+	raw, flags, err := s.str()
 	if err != nil {
 		return nil, err
 	}
-	if string(raw) == "null" {
-		return nil, nil
-	}
-	if !isNumber(raw) {
-		return nil, errScan
-	}
-	return rawNumber(raw), nil
-}
-
-func (s *jsonScanner) int() (int64, error) {
-	n, err := s.number()
-	if err != nil || n == nil {
-		return 0, err
-	}
-	return parseInt(n)
-}
-
-// parseInt parses a decimal integer like strconv.ParseInt(string(b), 10,
-// 64), without the copy.
-func parseInt(b []byte) (int64, error) {
-	neg := len(b) > 0 && b[0] == '-'
-	digits := b
-	if neg {
-		digits = b[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return strconv.ParseInt(string(b), 10, 64)
-	}
-	var n int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return strconv.ParseInt(string(b), 10, 64)
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, nil
-}
-
-// tableCodec is what scanImage needs of one schema version: the
-// positions of its column names, and how each column's values decode.
-type tableCodec struct {
-	names map[string]int
-	kinds []valueKind
-}
-
-// valueKind says how scanImage decodes a column's values.
-type valueKind uint8
-
-const (
-	valueOther  valueKind = iota // schema.DecodeTypedValue
-	valueString                  // JSON text, taken as is when it has no escapes
-	valueInt64                   // a number, as int64
-	valueDate                    // a number, as int32
-)
-
-// valueKinds gives the kinds scanImage decodes itself.
-var valueKinds = map[schema.Kind]valueKind{
-	schema.KindString: valueString, schema.KindDecimal: valueString, schema.KindJSON: valueString, schema.KindEnum: valueString,
-	schema.KindSet: valueString, schema.KindUUID: valueString, schema.KindTimeTZ: valueString, schema.KindInet: valueString,
-	schema.KindMACAddr: valueString, schema.KindVarBit: valueString,
-	schema.KindInt8: valueInt64, schema.KindInt16: valueInt64, schema.KindInt32: valueInt64, schema.KindInt64: valueInt64,
-	schema.KindTime: valueInt64, schema.KindTimestamp: valueInt64, schema.KindDate: valueDate,
-}
-
-// columnIndex holds the codec of each schema version.
-type columnIndex map[*schema.Table]*tableCodec
-
-func (ci columnIndex) of(t *schema.Table) *tableCodec {
-	c := ci[t]
-	if c == nil {
-		c = &tableCodec{names: make(map[string]int, len(t.Columns)), kinds: make([]valueKind, len(t.Columns))}
-		for i, col := range t.Columns {
-			c.names[col.Name] = i
-			c.kinds[i] = valueKinds[col.Type.Kind]
-		}
-		ci[t] = c
-	}
-	return c
-}
-
-// column returns the position of the column named key; images list
-// columns in table order, so the one after prev is tried first.
-func (c *tableCodec) column(t *schema.Table, key []byte, prev int) (int, bool) {
-	if next := prev + 1; next < len(t.Columns) && t.Columns[next].Name == string(key) {
-		return next, true
-	}
-	i, ok := c.names[string(key)]
-	return i, ok
-}
-
-// scanImage decodes an image like schema.DecodeImage.
-func scanImage(data []byte, t *schema.Table, c *tableCodec) ([]any, error) {
-	data = bytes.TrimSpace(data)
-	if len(data) == 0 || string(data) == "null" {
-		return nil, nil
-	}
-	out := make([]any, len(t.Columns))
-	s := &jsonScanner{b: data}
-	prev := -1
-	err := s.object(func(key []byte) error {
-		i, ok := c.column(t, key, prev)
-		if !ok {
-			return fmt.Errorf("%s v%d has no column %q", t.ID, t.Version, key)
-		}
-		prev = i
-		switch c.kinds[i] {
-		case valueString:
-			if s.i < len(s.b) && s.b[s.i] == '"' {
-				v, err := s.text()
-				out[i] = v
-				return err
-			}
-		case valueInt64, valueDate:
-			raw, err := s.skip()
-			if err != nil {
-				return err
-			}
-			if string(raw) == "null" {
-				return nil
-			}
-			n, err := parseInt(raw)
-			switch {
-			case err != nil:
-				// schema's decoder gives the error.
-			case c.kinds[i] == valueInt64:
-				out[i] = n
-				return nil
-			case n == int64(int32(n)):
-				out[i] = int32(n)
-				return nil
-			}
-			_, err = schema.DecodeTypedValue(t.Columns[i].Type, raw)
-			if err == nil {
-				err = errScan
-			}
-			return fmt.Errorf("column %s: %w", key, err)
-		}
-		raw, err := s.skip()
-		if err != nil {
-			return err
-		}
-		if out[i], err = schema.DecodeTypedValue(t.Columns[i].Type, raw); err != nil {
-			return fmt.Errorf("column %s: %w", key, err)
-		}
-		return nil
-	})
-	if errors.Is(err, errScan) {
-		return schema.DecodeImage(data, t)
-	}
-	return out, err
+	return rawText(textBytes(raw, flags)), nil
 }

@@ -1,6 +1,7 @@
 package compactor
 
 import (
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -119,5 +120,48 @@ func TestScanEnvelope(t *testing.T) {
 	}
 	if img, err := scanImage([]byte(`{"day":3,"id":2,"at":null}`), tbl, names); err != nil || img[0] != int64(2) || img[10] != int32(3) || img[11] != nil {
 		t.Errorf("columns out of order: %#v, %v", img, err)
+	}
+}
+
+// benchEnvelopes returns n envelopes like the compactor benchmarks'.
+func benchEnvelopes(b *testing.B, n int) ([][]byte, *schema.Table) {
+	tbl := itemsTable("items", 1)
+	var enc schema.Encoder
+	out := make([][]byte, n)
+	for i := range out {
+		e := &schema.Event{Table: tbl, Op: schema.OpCreate, After: rowOf(int64(i), "a reasonably long string value"),
+			Source: schema.Source{Connector: "mysql", Name: "src", GTID: fmt.Sprintf("0-1-%d", i+1), CommitTime: time.UnixMilli(1700000000000)}}
+		raw, err := enc.AppendEnvelope(nil, e, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = raw
+	}
+	return out, tbl
+}
+
+// BenchmarkScanEnvelope decodes an envelope, its images and its metadata
+// columns, as the compactor does for each record.
+func BenchmarkScanEnvelope(b *testing.B) {
+	values, tbl := benchEnvelopes(b, 1024)
+	codec := columnIndex{}.of(tbl)
+	var es envelopeScanner
+	var out schema.Envelope
+	var bytes int64
+	for _, v := range values {
+		bytes += int64(len(v))
+	}
+	b.SetBytes(bytes / int64(len(values)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		env, err := es.scan(values[i%len(values)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := env.images(tbl, codec, &out); err != nil {
+			b.Fatal(err)
+		}
+		_ = env.meta()
 	}
 }
