@@ -99,6 +99,38 @@ type Column struct {
 	Name     string `json:"name"`
 	Type     Type   `json:"type"`
 	Nullable bool   `json:"nullable"`
+	// Aliases are the names the column had in earlier versions, newest
+	// first: a reader that sees a column renamed says so, and a consumer
+	// renames its copy of the column instead of dropping it and adding a
+	// new one. Not part of SameShape.
+	Aliases []string `json:"aliases,omitempty"`
+	// SourceID is the column's identity in the source when the source has
+	// one that survives renames (PostgreSQL's attnum); 0 when unknown.
+	// Not part of SameShape.
+	SourceID int `json:"source_id,omitempty"`
+}
+
+// Renamed gives the columns of t the aliases their history implies:
+// renames maps a column's new name to its name in prev, the version before
+// t. A column renamed gets its old name and the old column's aliases; a
+// column kept keeps its aliases.
+func (t *Table) Renamed(prev *Table, renames map[string]string) {
+	if prev == nil {
+		return
+	}
+	for i := range t.Columns {
+		c := &t.Columns[i]
+		name := c.Name
+		if old, ok := renames[name]; ok && old != name && t.Index(old) < 0 {
+			if j := prev.Index(old); j >= 0 {
+				c.Aliases = append([]string{old}, prev.Columns[j].Aliases...)
+				continue
+			}
+		}
+		if j := prev.Index(name); j >= 0 {
+			c.Aliases = prev.Columns[j].Aliases
+		}
+	}
 }
 
 // TableID names a table in its source: the MySQL database or the Postgres

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -75,6 +76,9 @@ func (w *Table) syncIndex(ctx context.Context) error {
 // placed before the metadata columns), required columns made optional
 // when the source allows NULL or dropped them, and safe type promotions.
 func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
+	if err := w.rename(ctx, src); err != nil {
+		return err
+	}
 	sc := w.tbl.Schema()
 	txn := w.tbl.NewTransaction()
 	us := txn.UpdateSchema(true, false)
@@ -126,6 +130,48 @@ func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
 		return fmt.Errorf("table %s: commit schema change: %w", w.name(), err)
 	}
 	w.log.Info("lake schema evolved", "source_version", src.Version, "schema_id", tbl.Schema().ID)
+	w.tbl = tbl
+	return nil
+}
+
+// rename commits the renames src's column aliases imply: a source column
+// the lake does not have by name, one of whose earlier names (newest
+// first) the lake has, takes over that field, values and field id
+// included. It commits before evolve adds columns, since a column added
+// under an old name of another is a new field.
+func (w *Table) rename(ctx context.Context, src *schema.Table) error {
+	sc := w.tbl.Schema()
+	renames := map[string]string{} // lake name -> source name
+	for _, c := range src.Columns {
+		if _, ok := sc.FindFieldByName(c.Name); ok || isMetaColumn(c.Name) {
+			continue
+		}
+		for _, a := range c.Aliases {
+			if _, ok := sc.FindFieldByName(a); ok && !isMetaColumn(a) {
+				if _, taken := renames[a]; !taken {
+					renames[a] = c.Name
+				}
+				break
+			}
+		}
+	}
+	if len(renames) == 0 {
+		return nil
+	}
+	txn := w.tbl.NewTransaction()
+	us := txn.UpdateSchema(true, false)
+	for _, from := range slices.Sorted(maps.Keys(renames)) {
+		us.RenameColumn([]string{from}, renames[from])
+	}
+	if err := us.Commit(); err != nil {
+		return fmt.Errorf("table %s: rename columns %v: %w", w.name(), renames, err)
+	}
+	tbl, err := txn.Commit(ctx)
+	if err != nil {
+		w.broken = err
+		return fmt.Errorf("table %s: commit column renames: %w", w.name(), err)
+	}
+	w.log.Info("lake columns renamed", "renames", renames, "source_version", src.Version)
 	w.tbl = tbl
 	return nil
 }
