@@ -16,18 +16,21 @@ type envelope struct {
 	Before json.RawMessage `json:"before"`
 	After  json.RawMessage `json:"after"`
 	Op     string          `json:"op"`
-	Source struct {
-		TsMs      int64     `json:"ts_ms"`
-		DB        string    `json:"db"`
-		Table     string    `json:"table"`
-		Version   int       `json:"schema_version"`
-		GTID      rawText   `json:"gtid"`
-		File      string    `json:"file"`
-		Pos       rawNumber `json:"pos"`
-		LSN       rawNumber `json:"lsn"`
-		Row       rawNumber `json:"row"`
-		Unchanged []string  `json:"unchanged"`
-	} `json:"source"`
+	Source sourceBlock     `json:"source"`
+}
+
+// sourceBlock is what the compactor reads of an envelope's source block.
+type sourceBlock struct {
+	TsMs      int64     `json:"ts_ms"`
+	DB        string    `json:"db"`
+	Table     string    `json:"table"`
+	Version   int       `json:"schema_version"`
+	GTID      rawText   `json:"gtid"`
+	File      string    `json:"file"`
+	Pos       rawNumber `json:"pos"`
+	LSN       rawNumber `json:"lsn"`
+	Row       rawNumber `json:"row"`
+	Unchanged []string  `json:"unchanged"`
 }
 
 // rawText is the text of a JSON string. The scanner points it into the

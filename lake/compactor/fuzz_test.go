@@ -39,7 +39,11 @@ func FuzzScanEnvelope(f *testing.F) {
 	}
 	items := columnIndex{}.of(tbl)
 	kinds := columnIndex{}.of(kindsTable)
+	var es envelopeScanner // scans every value twice, after the good ones
 	f.Fuzz(func(t *testing.T, value []byte) {
+		for _, before := range [][]byte{good, pgGood, value} {
+			checkAfter(t, &es, before, value)
+		}
 		got, err := scanEnvelope(value)
 		want, werr := decodeEnvelope(value)
 		if fmt.Sprint(err) != fmt.Sprint(werr) {
@@ -76,4 +80,19 @@ func FuzzScanValue(f *testing.F) {
 		checkString(t, value)
 		checkIntegers(t, string(value))
 	})
+}
+
+// checkAfter scans before, then value, with es: value's envelope must be
+// what encoding/json decodes, whatever the scanner remembers of before.
+func checkAfter(t *testing.T, es *envelopeScanner, before, value []byte) {
+	t.Helper()
+	es.scan(append([]byte(nil), before...)) // a copy: the scanner must not keep pointers into it
+	got, err := es.scan(value)
+	want, werr := decodeEnvelope(value)
+	if fmt.Sprint(err) != fmt.Sprint(werr) {
+		t.Fatalf("%q after %q: scanner error %v, encoding/json error %v", value, before, err, werr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q after %q:\nscanned       %+v\nencoding/json %+v", value, before, got, want)
+	}
 }

@@ -394,15 +394,20 @@ func (s *jsonScanner) number() ([]byte, error) {
 	return b[start:i], nil
 }
 
-// numberInto reads a number literal into *n; null leaves *n alone, as
-// encoding/json does.
-func (s *jsonScanner) numberInto(n *rawNumber) error {
+// numberInto reads a number literal into *n, and where it is, less
+// start, into m; null leaves *n alone, as encoding/json does, and makes m
+// a markNull.
+func (s *jsonScanner) numberInto(n *rawNumber, m *sourceMark, start int) error {
 	if s.null() {
+		m.field = markNull
 		return nil
 	}
 	b, err := s.number()
-	*n = b
-	return err
+	if err != nil {
+		return err
+	}
+	*n, m.from, m.to = b, s.i-len(b)-start, s.i-start
+	return nil
 }
 
 // intInto reads an integer that fits int64 into *n; null leaves *n
@@ -477,12 +482,16 @@ type envelopeScanner struct {
 	env             envelope
 	s               jsonScanner
 	db, table, file string
+	// sourceSeen is set once the envelope's source block is read; memo
+	// is how the last first one was read.
+	sourceSeen bool
+	memo       sourceMemo
 }
 
 // scan decodes value; when the scanner meets anything it does not expect
 // it falls back to encoding/json (decodeEnvelope).
 func (es *envelopeScanner) scan(value []byte) (*envelope, error) {
-	es.env = envelope{}
+	es.env, es.sourceSeen = envelope{}, false
 	es.s = jsonScanner{b: value}
 	if err := es.top(); err != nil || len(es.env.Op) != 1 || !es.s.end() {
 		return decodeEnvelope(value)
@@ -547,61 +556,209 @@ func skipUnknown(s *jsonScanner, key []byte) error {
 	return err
 }
 
-// source reads the source block.
+// source reads the source block. The first one of an envelope starts
+// where the previous envelope's did (a memo, see sourceMemo) when their
+// bytes agree.
 func (es *envelopeScanner) source() error {
 	s, src := &es.s, &es.env.Source
-	if !s.consume('{') {
+	if s.peek() != '{' {
 		return errScan
 	}
-	if s.consume('}') {
-		return nil
+	start := s.i
+	block := s.b[start:]
+	memo := !es.sourceSeen
+	es.sourceSeen = true
+	m := &es.memo
+	more := false // a pair was read: a comma or the end comes next
+	if memo {
+		if k := m.match(block); k >= 0 {
+			for i := range k + 1 {
+				m.marks[i].apply(src, block)
+			}
+			s.i = start + m.marks[k].end
+			m.marks = m.marks[:k+1]
+			more = true
+		} else {
+			m.marks = m.marks[:0]
+		}
 	}
+	if !more {
+		s.i++
+	}
+	marking := memo
 	for {
-		key, flags, err := s.str()
-		if err != nil || flags != 0 || !s.consume(':') {
+		if s.consume('}') {
+			break
+		}
+		if more && !s.consume(',') {
+			m.reset()
 			return errScan
 		}
-		switch string(key) {
-		case "ts_ms":
-			err = s.intInto(&src.TsMs)
-		case "schema_version":
-			v := int64(src.Version)
-			err = s.intInto(&v)
-			src.Version = int(v)
-		case "db":
-			src.DB, err = s.textLike(&es.db)
-		case "table":
-			src.Table, err = s.textLike(&es.table)
-		case "gtid":
-			src.GTID, err = s.rawText()
-		case "file":
-			src.File, err = s.textLike(&es.file)
-		case "pos":
-			err = s.numberInto(&src.Pos)
-		case "lsn":
-			err = s.numberInto(&src.LSN)
-		case "row":
-			err = s.numberInto(&src.Row)
-		case "unchanged":
-			var raw []byte
-			if raw, err = s.skip(); err == nil {
-				err = json.Unmarshal(raw, &src.Unchanged)
-			}
-		case "version", "connector", "name", "snapshot", "server_id", "txId":
-			_, err = s.skip()
-		default:
-			err = skipUnknown(s, key)
-		}
+		more = true
+		mark, err := es.sourcePair(src, start)
 		if err != nil {
+			m.reset()
 			return err
 		}
-		if s.consume('}') {
-			return nil
-		}
-		if !s.consume(',') {
-			return errScan
+		if marking = marking && mark.field != markUnsafe; marking {
+			mark.end = s.i - start
+			m.marks = append(m.marks, mark)
 		}
 	}
+	if memo && len(m.marks) > 0 {
+		end := m.marks[len(m.marks)-1].end + 1 // and the byte after the value
+		if len(m.prefix) < end || string(m.prefix[:end]) != string(block[:end]) {
+			m.prefix = append(m.prefix[:0], block[:end]...)
+		}
+	}
+	return nil
+}
+
+// sourcePair reads one key and its value into src; start is where the
+// block starts in the value. It returns what the pair did, for the memo.
+func (es *envelopeScanner) sourcePair(src *sourceBlock, start int) (mark sourceMark, err error) {
+	s := &es.s
+	key, flags, err := s.str()
+	if err != nil || flags != 0 || !s.consume(':') {
+		return mark, errScan
+	}
+	switch string(key) {
+	case "ts_ms":
+		err = s.intInto(&src.TsMs)
+		mark.field, mark.n = markTsMs, src.TsMs
+	case "schema_version":
+		v := int64(src.Version)
+		err = s.intInto(&v)
+		src.Version = int(v)
+		mark.field, mark.n = markVersion, v
+	case "db":
+		src.DB, err = s.textLike(&es.db)
+		mark.field, mark.s = markDB, src.DB
+	case "table":
+		src.Table, err = s.textLike(&es.table)
+		mark.field, mark.s = markTable, src.Table
+	case "file":
+		src.File, err = s.textLike(&es.file)
+		mark.field, mark.s = markFile, src.File
+	case "gtid":
+		var escaped bool
+		src.GTID, escaped, err = s.rawText()
+		mark.field, mark.from, mark.to = markGTID, s.i-1-len(src.GTID)-start, s.i-1-start
+		if escaped {
+			mark.field = markUnsafe
+		}
+	case "pos":
+		mark.field = markPos
+		err = s.numberInto(&src.Pos, &mark, start)
+	case "lsn":
+		mark.field = markLSN
+		err = s.numberInto(&src.LSN, &mark, start)
+	case "row":
+		mark.field = markRow
+		err = s.numberInto(&src.Row, &mark, start)
+	case "unchanged":
+		mark.field = markUnsafe
+		var raw []byte
+		if raw, err = s.skip(); err == nil {
+			err = json.Unmarshal(raw, &src.Unchanged)
+		}
+	case "version", "connector", "name", "snapshot", "server_id", "txId":
+		_, err = s.skip()
+	default:
+		mark.field = markUnsafe
+		err = skipUnknown(s, key)
+	}
+	return mark, err
+}
+
+// sourceMemo remembers how the scanner read the last source block: the
+// block's first bytes, and what each pair did (marks). A block that starts
+// with the same bytes, up to the end of a pair and the byte after it, gets
+// the same fields from those pairs.
+type sourceMemo struct {
+	prefix []byte
+	marks  []sourceMark
+}
+
+// sourceMark is what one pair of the block did: where it ends and the
+// field it set, to a number (n), a string (s) or a part of the block
+// (from, to).
+type sourceMark struct {
+	end      int
+	field    markField
+	n        int64
+	s        string
+	from, to int
+}
+
+// markField says which field a pair set.
+type markField uint8
+
+const (
+	markNone   markField = iota // a key the compactor skips
+	markUnsafe                  // one the memo cannot replay: the marks stop before it
+	markTsMs
+	markVersion
+	markDB
+	markTable
+	markFile
+	markGTID
+	markPos
+	markLSN
+	markRow
+	markNull // a null, which leaves the field alone
+)
+
+// apply does to src what the pair did, in block.
+func (m *sourceMark) apply(src *sourceBlock, block []byte) {
+	switch m.field {
+	case markTsMs:
+		src.TsMs = m.n
+	case markVersion:
+		src.Version = int(m.n)
+	case markDB:
+		src.DB = m.s
+	case markTable:
+		src.Table = m.s
+	case markFile:
+		src.File = m.s
+	case markGTID:
+		src.GTID = rawText(block[m.from:m.to])
+	case markPos:
+		src.Pos = rawNumber(block[m.from:m.to])
+	case markLSN:
+		src.LSN = rawNumber(block[m.from:m.to])
+	case markRow:
+		src.Row = rawNumber(block[m.from:m.to])
+	}
+}
+
+func (m *sourceMemo) reset() { m.prefix, m.marks = m.prefix[:0], m.marks[:0] }
+
+// match returns the last mark block shares with the memo's block, -1 for
+// none.
+func (m *sourceMemo) match(block []byte) int {
+	n := commonPrefix(block, m.prefix)
+	k := len(m.marks) - 1
+	for k >= 0 && m.marks[k].end >= n {
+		k--
+	}
+	return k
+}
+
+// commonPrefix returns how many bytes a and b start with in common.
+func commonPrefix(a, b []byte) int {
+	n := min(len(a), len(b))
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
+			return i + bits.TrailingZeros64(x)>>3
+		}
+	}
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	return i
 }
 
 // textLike reads a string value like text, and returns *last instead of a
@@ -619,11 +776,11 @@ func (s *jsonScanner) textLike(last *string) (string, error) {
 }
 
 // rawText reads a string value as its text's bytes, which point into the
-// value when it has no escapes.
-func (s *jsonScanner) rawText() (rawText, error) {
+// value unless the string has escapes.
+func (s *jsonScanner) rawText() (t rawText, escaped bool, err error) {
 	raw, flags, err := s.str()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return rawText(textBytes(raw, flags)), nil
+	return rawText(textBytes(raw, flags)), flags&(strEscaped|strBadUTF8) != 0, nil
 }

@@ -123,6 +123,70 @@ func TestScanEnvelope(t *testing.T) {
 	}
 }
 
+// TestScanEnvelopeSequence scans envelopes one after another with one
+// scanner, in every order, so that each starts from what the scanner
+// remembers of the one before (the source memo): every envelope must
+// decode as encoding/json decodes it.
+func TestScanEnvelopeSequence(t *testing.T) {
+	tbl := itemsTable("items", 1)
+	my := schema.Source{Connector: "mysql", Name: "src", ServerID: 1, GTID: "0-1-9", File: "bin.000001", Pos: 4, Row: 1, CommitTime: time.UnixMilli(1700000000000)}
+	pg := schema.Source{Connector: "postgresql", Name: "src", LSN: 0x16B374D848, TxID: "77", Row: 3, CommitTime: time.UnixMilli(1700000000000)}
+	var values [][]byte
+	add := func(src schema.Source, unchanged []bool) {
+		e := &schema.Event{Table: tbl, Op: schema.OpCreate, After: rowOf(1, "a"), Unchanged: unchanged, Source: src}
+		raw, err := schema.AppendEnvelope(nil, e, time.UnixMilli(1700000000001))
+		if err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, raw)
+	}
+	for _, src := range []schema.Source{my, pg} {
+		add(src, nil)
+		add(src, []bool{false, true, false})
+		for _, change := range []func(*schema.Source){
+			func(s *schema.Source) { s.Row++ },
+			func(s *schema.Source) { s.Row = 10 },
+			func(s *schema.Source) { s.GTID = "0-1-10" },
+			func(s *schema.Source) { s.GTID = "" },
+			func(s *schema.Source) { s.Pos = 40 },
+			func(s *schema.Source) { s.LSN++ },
+			func(s *schema.Source) { s.LSN *= 10 },
+			func(s *schema.Source) { s.CommitTime = s.CommitTime.Add(time.Millisecond) },
+			func(s *schema.Source) { s.CommitTime = s.CommitTime.Add(10 * time.Hour) },
+			func(s *schema.Source) { s.File = "bin.000002" },
+			func(s *schema.Source) { s.Snapshot = true },
+			func(s *schema.Source) { s.TxID = "777" },
+		} {
+			c := src
+			change(&c)
+			add(c, nil)
+		}
+	}
+	for _, v := range []string{
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","pos":7,"row":1}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","pos":7,"row":1,"pos":null,"row":null}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","pos":70,"row":null}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":50,"db":"shop","gtid":"","file":""}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"sh\u006fp","gtid":"a\u0062","row":2}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5 ,"db":"shop","gtid":"ab","row":2}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","gtid":"ab","unchanged":["v"],"row":2}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","gtid":"ab","unknown":1,"row":2}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","gtid":"ab","row":2},"source":{"row":3}}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","gtid":"ab","row":2}`,
+		`{"op":"c","source":{"version":"x","ts_ms":5,"db":"shop","gtid":"ab","row":2x}}`,
+		`{"op":"c","source":{}}`, `{"op":"c","source":{"version":"x"}}`,
+	} {
+		values = append(values, []byte(v))
+	}
+	var es envelopeScanner
+	for _, a := range values {
+		for _, b := range values {
+			checkAfter(t, &es, a, b)
+			checkAfter(t, &es, b, b)
+		}
+	}
+}
+
 // benchEnvelopes returns n envelopes like the compactor benchmarks'.
 func benchEnvelopes(b *testing.B, n int) ([][]byte, *schema.Table) {
 	tbl := itemsTable("items", 1)
