@@ -89,6 +89,8 @@ func benchCompactor(b *testing.B, updates bool) {
 		stopProfile()
 		cancel()
 		<-done
+		b.Logf("%d rows: this process (the compactor: fetch, decode, coalesce, write, commit) %v CPU; the broker process %v CPU; %v wall",
+			benchRows, cpu.Round(time.Millisecond), bcpu.Round(time.Millisecond), wall.Round(time.Millisecond))
 		b.ReportMetric(benchRows/cpu.Seconds(), "rows/cpu-s")
 		b.ReportMetric(benchRows/(cpu+bcpu).Seconds(), "rows/cpu-s+broker")
 		b.ReportMetric(benchRows/wall.Seconds(), "rows/s")
