@@ -28,6 +28,34 @@ type Sink interface {
 	Close()
 }
 
+// AsyncCommitter is a Sink that can commit without waiting for the commit
+// to complete, so that a reader goes on staging the next transaction while
+// the previous one commits. Readers find it by type assertion; see
+// CommitAsync.
+type AsyncCommitter interface {
+	// CommitAsync queues a commit of everything staged since the previous
+	// commit together with checkpoint, and returns before it is durable;
+	// checkpoint must not change afterwards. Queued commits complete in
+	// call order, each atomically: a checkpoint becomes visible with
+	// exactly the records staged before it, never ahead of them. When a
+	// queued commit fails, a later call (Add, AddSchema, Commit or
+	// CommitAsync) returns the failure, and nothing staged after the
+	// failed commit is ever committed: the reader must Close the sink and
+	// restart from Open, as after any error. Commit waits for every
+	// commit queued before it.
+	CommitAsync(ctx context.Context, checkpoint []byte) error
+}
+
+// CommitAsync queues a commit on sink when it is an AsyncCommitter, and
+// commits synchronously otherwise. A nil error means the commit is queued
+// (or done); see AsyncCommitter for when its failure is reported.
+func CommitAsync(ctx context.Context, sink Sink, checkpoint []byte) error {
+	if a, ok := sink.(AsyncCommitter); ok {
+		return a.CommitAsync(ctx, checkpoint)
+	}
+	return sink.Commit(ctx, checkpoint)
+}
+
 // Source reads one source database into a Sink.
 //
 // Run takes the initial snapshot and streams changes until ctx ends or an

@@ -77,6 +77,8 @@ func Restart(ctx context.Context, log *slog.Logger, sink Sink, m *metrics.Reader
 	}
 }
 
+var _ AsyncCommitter = (*observedSink)(nil)
+
 // observedSink notes whether the sink's last call failed and tells the
 // metrics of each commit.
 type observedSink struct {
@@ -110,6 +112,17 @@ func (o *observedSink) AddSchema(ctx context.Context, t *schema.Table) error {
 
 func (o *observedSink) Commit(ctx context.Context, checkpoint []byte) error {
 	err := o.note(o.Sink.Commit(ctx, checkpoint))
+	if err == nil {
+		o.m.Committed()
+	}
+	return err
+}
+
+// CommitAsync forwards to the sink's CommitAsync (or Commit). A queued
+// commit counts as committed: if it fails, a later call fails, the run
+// ends and the restart clears the mark.
+func (o *observedSink) CommitAsync(ctx context.Context, checkpoint []byte) error {
+	err := o.note(CommitAsync(ctx, o.Sink, checkpoint))
 	if err == nil {
 		o.m.Committed()
 	}

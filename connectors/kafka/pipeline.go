@@ -16,8 +16,9 @@ import (
 
 // The publisher's pipeline: the caller fills batches of items; rendering
 // goroutines turn batches into records in parallel; one sequencing
-// goroutine produces the records batch by batch in the caller's order and
-// answers barriers once everything before them is produced.
+// goroutine produces the records batch by batch in the caller's order,
+// commits the transaction where a batch ends with a commit, and answers
+// barriers once everything before them is produced (and committed).
 
 // job is one batch to render, with the channel its result goes to.
 type job struct {
@@ -33,6 +34,7 @@ type rendered struct {
 	bytes   int64 // the batch's share of the budget, released once produced
 	recs    []*kgo.Record
 	arena   *arena // holds the records' keys and values
+	commit  *commitReq
 	barrier chan error
 	err     error
 }
@@ -147,6 +149,8 @@ func (r *renderer) render(items []item) rendered {
 		switch {
 		case it.barrier != nil:
 			out.barrier = it.barrier
+		case it.commit != nil:
+			out.commit = it.commit
 		case it.event != nil:
 			out.recs, err = r.event(out.recs, it.event)
 		default:
@@ -241,6 +245,13 @@ func (p *Publisher) sequence(ctx context.Context) {
 		}
 		res.arena.release()
 		p.budget.release(res.bytes)
+		// A commit ends its batch. While it commits, the next batches
+		// render and wait in order; after a failure none is produced.
+		if res.commit != nil && p.err() == nil {
+			if err := p.commitTxn(ctx, res.commit); err != nil {
+				p.fail(err)
+			}
+		}
 		if res.barrier != nil {
 			res.barrier <- p.err()
 		}

@@ -18,7 +18,10 @@ import (
 	"github.com/tributary-dev/tributary/schema"
 )
 
-var _ connectors.Sink = (*Publisher)(nil)
+var (
+	_ connectors.Sink           = (*Publisher)(nil)
+	_ connectors.AsyncCommitter = (*Publisher)(nil)
+)
 
 // PublisherConfig configures a Publisher. The zero value of every field but
 // Brokers, TopicPrefix and CheckpointKey has a working default.
@@ -56,13 +59,16 @@ func CheckpointTopic(prefix string) string { return prefix + "._checkpoints" }
 
 // Publisher writes events, schemas and checkpoints in Kafka transactions.
 //
-// Use: Open, then repeatedly Add/AddSchema followed by Commit. Add and
-// AddSchema hand their work to the publisher's own goroutine, which encodes
-// and produces in call order, so the caller's next event overlaps the
-// encoding of this one; the event must not change after Add. Any error
-// from Add or Commit leaves the transaction state unknown: the caller must
-// Close the publisher and start again from Open, whose checkpoint is then
-// the truth. A Publisher is not safe for concurrent use.
+// Use: Open, then repeatedly Add/AddSchema followed by Commit or
+// CommitAsync. Add, AddSchema and CommitAsync hand their work to the
+// publisher's own goroutines, which encode in parallel and produce and
+// commit in call order, so the caller's next event overlaps the encoding
+// of this one, and the next transaction's events are encoded and queued
+// while the previous transaction commits; the event must not change after
+// Add. Any error from Add, Commit or CommitAsync leaves the transaction
+// state unknown: the caller must Close the publisher and start again from
+// Open, whose checkpoint is then the truth. A Publisher is not safe for
+// concurrent use.
 type Publisher struct {
 	cfg    PublisherConfig
 	log    *slog.Logger
@@ -92,7 +98,15 @@ type Publisher struct {
 type item struct {
 	event   *schema.Event
 	table   *schema.Table
+	commit  *commitReq
 	barrier chan error
+}
+
+// commitReq is a queued commit: the checkpoint that ends the transaction,
+// and what the metrics record of it.
+type commitReq struct {
+	checkpoint []byte
+	events     int
 }
 
 // NewPublisher returns a Publisher; it does no I/O.
@@ -212,7 +226,7 @@ func (p *Publisher) enqueue(ctx context.Context, it item) error {
 	if it.event != nil {
 		p.batchBytes += eventSize(it.event)
 	}
-	if len(p.batch) < batchSize && it.barrier == nil && p.batchBytes < maxBatchBytes {
+	if len(p.batch) < batchSize && it.barrier == nil && it.commit == nil && p.batchBytes < maxBatchBytes {
 		return nil
 	}
 	if err := p.err(); err != nil {
@@ -320,17 +334,6 @@ func (p *Publisher) begin() error {
 	return nil
 }
 
-func (p *Publisher) produce(ctx context.Context, r *kgo.Record) error {
-	if err := p.begin(); err != nil {
-		return err
-	}
-	if err := p.err(); err != nil {
-		return err
-	}
-	p.cl.Produce(ctx, r, p.done)
-	return nil
-}
-
 func (p *Publisher) done(r *kgo.Record, err error) {
 	if err != nil {
 		p.fail(fmt.Errorf("produce to %s: %w", r.Topic, err))
@@ -359,23 +362,45 @@ func (p *Publisher) Schemas(ctx context.Context) ([]*schema.Table, error) {
 }
 
 // Commit writes the checkpoint into the open transaction (starting one when
-// there is none, so a checkpoint alone can move), flushes and commits. When
-// Commit returns nil, every record added since the last Commit and the
-// checkpoint are durable and visible to read_committed consumers.
+// there is none, so a checkpoint alone can move), flushes and commits, after
+// every commit queued before it. When Commit returns nil, every record added
+// since the last Commit and the checkpoint are durable and visible to
+// read_committed consumers.
 func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
-	start := time.Now()
-	// After the barrier the encoding goroutine is idle until the next Add,
-	// which cannot come before Commit returns.
-	if err := p.drain(ctx); err != nil {
+	if err := p.CommitAsync(ctx, checkpoint); err != nil {
 		return err
 	}
-	if err := p.produce(ctx, &kgo.Record{
+	return p.drain(ctx)
+}
+
+// CommitAsync queues the commit Commit makes and returns at once; the
+// records added after it go into the next transaction, which the client
+// produces once this one has committed (one transactional producer has
+// one transaction open). A failed commit is returned by a later Add,
+// AddSchema, Commit or CommitAsync, and nothing queued after it is
+// produced. See connectors.AsyncCommitter.
+func (p *Publisher) CommitAsync(ctx context.Context, checkpoint []byte) error {
+	if err := p.err(); err != nil {
+		return err
+	}
+	c := &commitReq{checkpoint: checkpoint, events: p.events}
+	p.events = 0
+	return p.enqueue(ctx, item{commit: c})
+}
+
+// commitTxn ends the open transaction with the checkpoint record: it runs
+// on the sequencing goroutine, after the transaction's records are
+// produced and before the next transaction's.
+func (p *Publisher) commitTxn(ctx context.Context, c *commitReq) error {
+	start := time.Now()
+	if err := p.begin(); err != nil {
+		return err
+	}
+	p.cl.Produce(ctx, &kgo.Record{
 		Topic: CheckpointTopic(p.cfg.TopicPrefix),
 		Key:   []byte(p.cfg.CheckpointKey),
-		Value: checkpoint,
-	}); err != nil {
-		return err
-	}
+		Value: c.checkpoint,
+	}, p.done)
 	if err := p.cl.Flush(ctx); err != nil {
 		return fmt.Errorf("kafka flush: %w", err)
 	}
@@ -386,8 +411,7 @@ func (p *Publisher) Commit(ctx context.Context, checkpoint []byte) error {
 	if err := p.cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		return fmt.Errorf("kafka commit transaction: %w", err)
 	}
-	p.cfg.Metrics.Committed(p.events, time.Since(start))
-	p.events = 0
+	p.cfg.Metrics.Committed(c.events, time.Since(start))
 	return nil
 }
 

@@ -608,7 +608,11 @@ func (r *reader) idle(ctx context.Context) error {
 
 // commit writes the checkpoint with everything staged. Inside a source
 // transaction (a split large transaction) the checkpoint points at the
-// transaction's start and counts the row changes already published.
+// transaction's start and counts the row changes already published. The
+// commit is queued when the sink can (connectors.AsyncCommitter): the loop
+// goes on reading and staging while Kafka commits, and a failed commit
+// fails a later sink call, which restarts the reader from the last
+// committed checkpoint.
 func (r *reader) commit(ctx context.Context) error {
 	if err := r.endResyncs(ctx); err != nil {
 		return err
@@ -622,7 +626,7 @@ func (r *reader) commit(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	if err := r.sink.Commit(ctx, b); err != nil {
+	if err := connectors.CommitAsync(ctx, r.sink, b); err != nil {
 		return err
 	}
 	r.staged, r.dirty, r.committed = 0, false, time.Now()

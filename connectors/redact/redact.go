@@ -70,7 +70,10 @@ type Sink struct {
 	warned bool
 }
 
-var _ connectors.Sink = (*Sink)(nil)
+var (
+	_ connectors.Sink           = (*Sink)(nil)
+	_ connectors.AsyncCommitter = (*Sink)(nil)
+)
 
 // tableState is what the sink knows about one table in this session.
 type tableState struct {
@@ -450,6 +453,20 @@ func (s *Sink) image(p *plan, img []any, unchanged []bool) ([]any, []bool, error
 // Commit commits the inner sink. The first commit of a session logs the
 // tables with rules that the reader has not shown.
 func (s *Sink) Commit(ctx context.Context, checkpoint []byte) error {
+	s.warnUnseen()
+	return s.inner.Commit(ctx, checkpoint)
+}
+
+// CommitAsync queues a commit on the inner sink (see
+// connectors.AsyncCommitter), or commits when it cannot queue.
+func (s *Sink) CommitAsync(ctx context.Context, checkpoint []byte) error {
+	s.warnUnseen()
+	return connectors.CommitAsync(ctx, s.inner, checkpoint)
+}
+
+// warnUnseen logs, at the first commit of a session, the tables with rules
+// that the reader has not shown.
+func (s *Sink) warnUnseen() {
 	if !s.warned {
 		s.warned = true
 		for id := range s.cfg.Tables {
@@ -458,7 +475,6 @@ func (s *Sink) Commit(ctx context.Context, checkpoint []byte) error {
 			}
 		}
 	}
-	return s.inner.Commit(ctx, checkpoint)
 }
 
 // Close closes the inner sink.

@@ -416,3 +416,33 @@ func TestRedactRulesAddedLater(t *testing.T) {
 		t.Errorf("after removing the rule: version %d redaction %+v after %v", e.Table.Version, e.Table.Redaction, e.After)
 	}
 }
+
+// asyncSink is a memSink that counts queued commits.
+type asyncSink struct {
+	memSink
+	queued int
+}
+
+func (a *asyncSink) CommitAsync(ctx context.Context, cp []byte) error {
+	a.queued++
+	return a.Commit(ctx, cp)
+}
+
+// TestCommitAsyncForwarded checks that the redacting sink queues commits
+// on a sink that can, and commits on one that cannot.
+func TestCommitAsyncForwarded(t *testing.T) {
+	ctx := context.Background()
+	a := &asyncSink{}
+	s := newSink(t, a, Rules{Exclude: []string{"ssn"}})
+	if err := s.CommitAsync(ctx, []byte("cp")); err != nil || a.queued != 1 {
+		t.Errorf("queued %d commits on an async sink (err %v), want 1", a.queued, err)
+	}
+	m := &memSink{}
+	s = newSink(t, m, Rules{Exclude: []string{"ssn"}})
+	v1 := customersV(1)
+	must(t, s.AddSchema(ctx, v1))
+	must(t, s.Add(ctx, ev(v1, schema.OpCreate, nil, []any{int64(1), "ann@example.com", "111-22-3333", "a"})))
+	if err := s.CommitAsync(ctx, []byte("cp")); err != nil || len(m.events) != 1 {
+		t.Errorf("%d events committed through a sync sink (err %v), want 1", len(m.events), err)
+	}
+}
