@@ -28,7 +28,13 @@ type ddl struct {
 	Tables   []schema.TableID
 	To       []schema.TableID
 	Database string
+	// Renames lists the columns an ALTER renames (RENAME COLUMN, CHANGE),
+	// as written in the statement.
+	Renames []columnRename
 }
+
+// columnRename is one column renamed by an ALTER TABLE.
+type columnRename struct{ From, To string }
 
 const identRe = "(`(?:[^`]|``)+`|[\\w$\u0080-\uffff]+)"
 const nameRe = identRe + `(?:\s*\.\s*` + identRe + `)?`
@@ -45,6 +51,9 @@ var (
 	// Clauses of an ALTER that can change stored values or add columns.
 	reAlterData = regexp.MustCompile(`(?i)\b(ADD|MODIFY|CHANGE|CONVERT|ALTER\s+COLUMN\s+\S+\s+(?:SET\s+DATA\s+)?TYPE|FORCE|ENGINE)\b`)
 	reComment   = regexp.MustCompile(`(?s)/\*.*?\*/|--[^\n]*\n|#[^\n]*\n`)
+	// Clauses of an ALTER that rename a column.
+	reRenameColumn = regexp.MustCompile(`(?is)^RENAME\s+COLUMN\s+(?:IF\s+EXISTS\s+)?` + identRe + `\s+TO\s+` + identRe + `\s*$`)
+	reChangeColumn = regexp.MustCompile(`(?is)^CHANGE\s+(?:COLUMN\s+)?(?:IF\s+EXISTS\s+)?` + identRe + `\s+` + identRe + `\s`)
 )
 
 // parseDDL recognizes the table DDL statements the reader must act on. db
@@ -66,7 +75,7 @@ func parseDDL(db, query string) ddl {
 		if reAlterData.MatchString(withoutIndexClauses(rest)) {
 			kind = ddlAlter
 		}
-		return ddl{Kind: kind, Tables: []schema.TableID{from}}
+		return ddl{Kind: kind, Tables: []schema.TableID{from}, Renames: columnRenames(rest)}
 	case reTruncate.MatchString(q):
 		m := reTruncate.FindStringSubmatch(q)
 		return ddl{Kind: ddlTruncate, Tables: []schema.TableID{tableName(db, m[1], m[2])}}
@@ -108,6 +117,22 @@ func stripComments(q string) string {
 
 // withoutIndexClauses removes ADD INDEX/KEY/CONSTRAINT clauses, which
 // change no row value.
+// columnRenames returns the column renames among the clauses of an ALTER.
+func columnRenames(clauses string) []columnRename {
+	var out []columnRename
+	for _, c := range splitTopLevel(clauses) {
+		c = strings.TrimSpace(c)
+		m := reRenameColumn.FindStringSubmatch(c)
+		if m == nil {
+			m = reChangeColumn.FindStringSubmatch(c)
+		}
+		if m != nil && unquote(m[1]) != unquote(m[2]) {
+			out = append(out, columnRename{From: unquote(m[1]), To: unquote(m[2])})
+		}
+	}
+	return out
+}
+
 func withoutIndexClauses(s string) string {
 	return regexp.MustCompile(`(?i)\bADD\s+(UNIQUE\s+|FULLTEXT\s+|SPATIAL\s+)?(INDEX|KEY|CONSTRAINT|PRIMARY|FOREIGN)\b`).ReplaceAllString(s, "")
 }

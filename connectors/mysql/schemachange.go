@@ -23,6 +23,11 @@ func (r *reader) applyDDL(ctx context.Context, d ddl) error {
 		}
 	case ddlAlter, ddlAlterMinor:
 		for _, id := range d.Tables {
+			if t := r.reg.tables[id]; t != nil && t.sch != nil {
+				for _, rn := range d.Renames {
+					t.renamed(rn.From, rn.To)
+				}
+			}
 			if err := r.alterTable(ctx, id, d.Kind == ddlAlter); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/go-mysql-org/go-mysql/client"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -21,6 +22,9 @@ type table struct {
 	sch  *schema.Table
 	// skip is set for a table without a key when such tables are skipped.
 	skip bool
+	// renames maps, in lower case, a column's new name to its name in sch,
+	// for renames seen in DDL and not yet in a published version.
+	renames map[string]string
 	// m records the table's metrics; see (*reader).tableMetrics.
 	m *metrics.ReaderTable
 }
@@ -121,10 +125,47 @@ func (r *registry) adopt(t *table, cols []column, sch *schema.Table) *schema.Tab
 		// Same shape: keep the version, but take fresh decoders.
 		return nil
 	}
+	sch.Renamed(t.sch, t.renamesIn(sch))
+	t.renames = nil
 	r.versions[t.id]++
 	sch.Version = r.versions[t.id]
 	t.sch = sch
 	return sch
+}
+
+// renamed records a column rename seen in DDL, composed with the renames
+// since the last version: a column renamed twice keeps its first name.
+func (t *table) renamed(from, to string) {
+	from, to = strings.ToLower(from), strings.ToLower(to)
+	if t.renames == nil {
+		t.renames = map[string]string{}
+	}
+	if orig, ok := t.renames[from]; ok {
+		delete(t.renames, from)
+		from = orig
+	}
+	t.renames[to] = from
+}
+
+// renamesIn maps the columns of sch that DDL renamed to their names in
+// the current version (MySQL column names compare without case).
+func (t *table) renamesIn(sch *schema.Table) map[string]string {
+	if len(t.renames) == 0 || t.sch == nil {
+		return nil
+	}
+	out := map[string]string{}
+	for _, c := range sch.Columns {
+		from, ok := t.renames[strings.ToLower(c.Name)]
+		if !ok {
+			continue
+		}
+		for _, p := range t.sch.Columns {
+			if strings.EqualFold(p.Name, from) {
+				out[c.Name] = p.Name
+			}
+		}
+	}
+	return out
 }
 
 // resolve maps a binlog table map to its table and decoders. It returns a

@@ -31,6 +31,19 @@ type catColumn struct {
 	typ     uint32
 	typmod  int32
 	notNull bool
+	// attnum is the column's number in the table, which a rename keeps
+	// and no other column ever takes.
+	attnum int16
+}
+
+// attnum returns the number of the named column, 0 when there is none.
+func (t *tableInfo) attnum(name string) int16 {
+	for _, c := range t.cols {
+		if c.name == name {
+			return c.attnum
+		}
+	}
+	return 0
 }
 
 func (t *tableInfo) notNull(name string) bool {
@@ -89,14 +102,14 @@ func loadTable(ctx context.Context, q querier, id schema.TableID) (*tableInfo, e
 		return nil, err
 	}
 	t.kind, t.identity = kind[0], ident[0]
-	rows, err = q.Query(ctx, `SELECT attname, atttypid, atttypmod, attnotnull FROM pg_attribute
+	rows, err = q.Query(ctx, `SELECT attname, atttypid, atttypmod, attnotnull, attnum FROM pg_attribute
 		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, t.oid)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of %s: %w", id, err)
 	}
 	for rows.Next() {
 		var c catColumn
-		if err := rows.Scan(&c.name, &c.typ, &c.typmod, &c.notNull); err != nil {
+		if err := rows.Scan(&c.name, &c.typ, &c.typmod, &c.notNull, &c.attnum); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read columns of %s: %w", id, err)
 		}

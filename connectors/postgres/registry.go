@@ -105,18 +105,48 @@ func (r *registry) adopt(t *table, sch *schema.Table) adoption {
 		return adoption{}
 	}
 	prev := t.sch
+	sch.Renamed(prev, renamesByAttnum(prev, sch))
 	r.versions[t.id]++
 	sch.Version = r.versions[t.id]
 	t.sch = sch
 	return adoption{sch: sch, rewrites: prev != nil && rewrites(prev, sch)}
 }
 
+// renamesByAttnum maps the columns of b that have the attnum of a column
+// of a under another name (a rename; that name gone from b) to that name.
+func renamesByAttnum(a, b *schema.Table) map[string]string {
+	if a == nil {
+		return nil
+	}
+	var out map[string]string
+	for _, c := range b.Columns {
+		if c.SourceID == 0 || a.Index(c.Name) >= 0 {
+			continue
+		}
+		for _, p := range a.Columns {
+			if p.SourceID == c.SourceID && b.Index(p.Name) < 0 {
+				if out == nil {
+					out = map[string]string{}
+				}
+				out[c.Name] = p.Name
+			}
+		}
+	}
+	return out
+}
+
 // rewrites reports whether going from a to b adds a column or changes a
 // column's type: changes Postgres makes to existing rows without
-// decoding them as row changes.
+// decoding them as row changes. A renamed column (b names its old name
+// first among its aliases) is the same column.
 func rewrites(a, b *schema.Table) bool {
 	for _, c := range b.Columns {
 		i := a.Index(c.Name)
+		if i < 0 && len(c.Aliases) > 0 && c.SourceID != 0 {
+			if j := a.Index(c.Aliases[0]); j >= 0 && a.Columns[j].SourceID == c.SourceID {
+				i = j
+			}
+		}
 		if i < 0 || !a.Columns[i].Type.Equal(c.Type) {
 			return true
 		}
@@ -142,6 +172,9 @@ func (r *registry) build(ctx context.Context, q querier, id schema.TableID, cols
 			return nil, nil, nil, fmt.Errorf("column %s.%s: %w", id, c.name, err)
 		}
 		sch.Columns[i] = schema.Column{Name: c.name, Type: typ, Nullable: info == nil || !info.notNull(c.name)}
+		if info != nil {
+			sch.Columns[i].SourceID = int(info.attnum(c.name))
+		}
 		decs[i] = dec
 	}
 	var prob *Problem

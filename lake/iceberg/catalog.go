@@ -322,7 +322,7 @@ func (l *Lake) Open(ctx context.Context, t *schema.Table, cfg lake.TableConfig) 
 		return nil, err
 	}
 	w := &Table{
-		lake: l, cat: cat, ident: ident, tbl: tbl, cfg: cfg,
+		lake: l, cat: cat, ident: ident, tbl: tbl, cfg: cfg, newest: t,
 		log: l.log.With("table", strings.Join(ident, ".")),
 	}
 	if err := w.load(ctx); err != nil {
@@ -360,6 +360,7 @@ func (l *Lake) loadOrCreate(ctx context.Context, cat catalog.Catalog, ident tabl
 		"write.parquet.compression-codec": "zstd",
 		"comment":                         fmt.Sprintf("Change data capture of %s, written by tributary", t.ID),
 		"tributary.source.table":          t.ID.String(),
+		PropSourceVersion:                 strconv.Itoa(t.Version),
 	}
 	for k, v := range cfg.Properties {
 		props[k] = v

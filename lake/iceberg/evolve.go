@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -15,9 +16,31 @@ import (
 	"github.com/tributary-dev/tributary/schema"
 )
 
+// PropSourceVersion is the table property holding the source schema
+// version the lake schema was last evolved to.
+const PropSourceVersion = "tributary.source-version"
+
 // prepare makes the lake schema able to hold rows of src, evolving it by
 // name, and builds the key index on first use.
 func (w *Table) prepare(ctx context.Context, src *schema.Table) error {
+	if w.newest == nil || src.ID == w.newest.ID && src.Version > w.newest.Version {
+		w.newest = src
+	}
+	if src.Version < w.lakeVersion() {
+		// An older version after a newer one: a topic's partitions are
+		// consumed in no order across each other. The lake keeps the
+		// newer version's names, lakeView lays the rows out on them, and
+		// only what the older rows need (a column made optional, one
+		// dropped since) is evolved.
+		view := w.lakeView(src)
+		if err := w.evolve(ctx, view); err != nil {
+			return err
+		}
+		if w.source == nil {
+			w.source = view // for the key index's column names
+		}
+		return w.syncIndex(ctx)
+	}
 	if w.source != src && (w.source == nil || !w.source.SameShape(src)) {
 		if err := w.evolve(ctx, src); err != nil {
 			return err
@@ -30,6 +53,62 @@ func (w *Table) prepare(ctx context.Context, src *schema.Table) error {
 	}
 	w.source = src
 	return w.syncIndex(ctx)
+}
+
+// lakeVersion returns the source version the lake schema was last
+// evolved to, 0 when unknown (tables from before it was recorded).
+func (w *Table) lakeVersion() int {
+	v, _ := strconv.Atoi(w.tbl.Properties()[PropSourceVersion])
+	return v
+}
+
+// lakeView returns src with its columns under the names the lake knows
+// them by. For a version older than the lake's, a column renamed since
+// gets the lake's name for it, found through the aliases of the newest
+// version known (unless src also has the newer name, which then is
+// another column). Rows of src line up with the view's columns.
+func (w *Table) lakeView(src *schema.Table) *schema.Table {
+	if src.Version >= w.lakeVersion() || w.newest == nil || w.newest.ID != src.ID {
+		return src
+	}
+	if v, ok := w.views[src]; ok {
+		return v
+	}
+	sc := w.tbl.Schema()
+	view := *src
+	view.Columns = slices.Clone(src.Columns)
+	for _, c := range w.newest.Columns {
+		if src.Index(c.Name) >= 0 {
+			continue
+		}
+		// The lake's name for c: its name, or the newest of its earlier
+		// names the lake has (the lake may be behind the newest version).
+		lakeName := ""
+		for _, n := range append([]string{c.Name}, c.Aliases...) {
+			if _, ok := sc.FindFieldByName(n); ok {
+				lakeName = n
+				break
+			}
+		}
+		if lakeName == "" {
+			continue
+		}
+		for _, a := range c.Aliases {
+			if j := src.Index(a); j >= 0 {
+				view.Columns[j].Name = lakeName
+				break
+			}
+		}
+	}
+	view.Key = make([]string, len(src.KeyIndex))
+	for i, j := range src.KeyIndex {
+		view.Key[i] = view.Columns[j].Name
+	}
+	if w.views == nil {
+		w.views = map[*schema.Table]*schema.Table{}
+	}
+	w.views[src] = &view
+	return &view
 }
 
 // syncIndex makes the key index reflect the table's current snapshot:
@@ -72,9 +151,11 @@ func (w *Table) syncIndex(ctx context.Context) error {
 	return nil
 }
 
-// evolve commits the schema changes src needs: new columns (optional,
-// placed before the metadata columns), required columns made optional
-// when the source allows NULL or dropped them, and safe type promotions.
+// evolve commits the schema changes src needs: renamed columns (rename),
+// new columns (optional, placed before the metadata columns), required
+// columns made optional when the source allows NULL or dropped them, and
+// safe type promotions. A column narrowed in the source keeps its wider
+// lake type.
 func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
 	if err := w.rename(ctx, src); err != nil {
 		return err
@@ -96,11 +177,15 @@ func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
 			continue
 		}
 		var upd table.ColumnUpdate
-		if !f.Type.Equals(want) {
-			if !promotable(f.Type, want) {
-				return fmt.Errorf("table %s column %s: lake type %s, source type %s (%s): %w", w.name(), c.Name, f.Type, want, c.Type, lake.ErrIncompatible)
-			}
+		switch {
+		case f.Type.Equals(want):
+		case promotable(f.Type, want):
 			upd.FieldType = iceberg.Optional[iceberg.Type]{Val: want, Valid: true}
+		case promotable(want, f.Type):
+			// Narrowed in the source: the lake's wider type holds every
+			// value of the new one, and its old rows need it.
+		default:
+			return fmt.Errorf("table %s column %s: lake type %s, source type %s (%s): %w", w.name(), c.Name, f.Type, want, c.Type, lake.ErrIncompatible)
 		}
 		if f.Required && c.Nullable && !slices.Contains(src.Key, c.Name) {
 			upd.Required = iceberg.Optional[bool]{Val: false, Valid: true}
@@ -123,6 +208,9 @@ func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
 	}
 	if err := us.Commit(); err != nil {
 		return fmt.Errorf("table %s: evolve schema: %w", w.name(), err)
+	}
+	if err := txn.SetProperties(iceberg.Properties{PropSourceVersion: strconv.Itoa(max(src.Version, w.lakeVersion()))}); err != nil {
+		return fmt.Errorf("table %s: %w", w.name(), err)
 	}
 	tbl, err := txn.Commit(ctx)
 	if err != nil {
@@ -165,6 +253,9 @@ func (w *Table) rename(ctx context.Context, src *schema.Table) error {
 	}
 	if err := us.Commit(); err != nil {
 		return fmt.Errorf("table %s: rename columns %v: %w", w.name(), renames, err)
+	}
+	if err := txn.SetProperties(iceberg.Properties{PropSourceVersion: strconv.Itoa(max(src.Version, w.lakeVersion()))}); err != nil {
+		return fmt.Errorf("table %s: %w", w.name(), err)
 	}
 	tbl, err := txn.Commit(ctx)
 	if err != nil {

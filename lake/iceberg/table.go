@@ -49,8 +49,12 @@ type Table struct {
 	cfg   lake.TableConfig
 	log   *slog.Logger
 
-	tbl        *table.Table
-	source     *schema.Table // the source schema the lake schema was last checked against
+	tbl    *table.Table
+	source *schema.Table // the source schema the lake schema was last checked against
+	// newest is the newest source version known (Open's, or a batch's).
+	newest *schema.Table
+	// views holds the lake views of older source versions (lakeView).
+	views      map[*schema.Table]*schema.Table
 	index      *keyIndex
 	checkpoint lake.Checkpoint
 	// props are the Parquet settings of data files whose single key

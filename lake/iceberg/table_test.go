@@ -337,4 +337,21 @@ func TestApplyRename(t *testing.T) {
 	r1 := []any{int64(1), "c1", "1.00", int64(1), "updated", int64(1)}
 	f.apply(tbl, f.batch(lake.Change{Key: del(v2, 1).Key, Row: r1, Meta: lake.RowMeta{Op: schema.OpUpdate}}))
 	f.check()
+
+	// A row of the older version after the newer one (another partition
+	// of the topic), also after a reopen: its note is the renamed column.
+	for range 2 {
+		v1 := ordersTable(1)
+		f.src = v1
+		r4 := row(4, "c4", nil, 4, "from v1")
+		f.apply(tbl, f.batch(upsert(v1, r4)))
+		f.src = v2
+		f.want[del(v2, 4).Key] = []any{int64(4), "c4", nil, int64(4), "from v1", nil}
+		f.check()
+		tbl.Close()
+		tbl = f.open()
+	}
+	if cols := len(tbl.(*Table).tbl.Schema().Fields()); cols != len(v2.Columns)+len(metaColumns) {
+		t.Errorf("lake schema has %d fields, want %d: an older version evolved it back", cols, len(v2.Columns)+len(metaColumns))
+	}
 }

@@ -50,7 +50,7 @@ type rowGroup struct {
 
 // plan works out the deletes and the new rows of a batch.
 func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
-	p := &plan{src: b.Table, truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, deletedAt: map[string]uint64{}, ingested: time.Now()}
+	p := &plan{src: w.lakeView(b.Table), truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, deletedAt: map[string]uint64{}, ingested: time.Now()}
 	ix := w.index
 	if b.Resync != lake.ResyncNone {
 		if len(b.Changes) > 0 || b.Truncate {
