@@ -86,9 +86,12 @@ func (p *Publisher) startPipeline() {
 	// each time it blocks here it waits again for a CPU to run on.
 	p.jobs = make(chan job, 16)
 	p.order = make(chan chan rendered, 64)
-	// Twice the client's buffer: the batches waiting to render, being
-	// rendered and waiting to produce, sized by their events' values.
-	p.budget = newByteBudget(2 * int64(p.cfg.MaxBufferedBytes))
+	// Half the client's buffer: the batches waiting to render, being
+	// rendered and waiting to produce (while a commit runs, say), sized by
+	// their events' values. Events take more memory than their estimate
+	// and all of it is scanned by the garbage collector: a larger budget
+	// costs more in collections than it saves in waits.
+	p.budget = newByteBudget(int64(p.cfg.MaxBufferedBytes) / 2)
 	for range max(1, min(4, runtime.GOMAXPROCS(0))) {
 		r := &renderer{p: p, topics: map[*schema.Table]string{}}
 		p.worker.Go(func() { r.run(ctx) })

@@ -36,11 +36,13 @@ type fed struct {
 }
 
 // feedMax and feedMaxBytes bound the events waiting, and their bytes,
-// before the reading goroutine waits. The queue is deep so that the binlog
-// keeps arriving while the loop waits for a Kafka commit.
+// before the reading goroutine waits. Kafka commits no longer stop the
+// loop (they are queued), so the queue only smooths bursts: a deeper one
+// adds live heap, which the garbage collector scans again and again under
+// the reader's memory limit.
 const (
-	feedMax      = 1 << 16
-	feedMaxBytes = 32 << 20
+	feedMax      = 1 << 13
+	feedMaxBytes = 4 << 20
 )
 
 func newFeed() *feed {
