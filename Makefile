@@ -45,7 +45,7 @@ FUZZTIME    ?= 45s
 FUZZ_SHORT_TIME ?= 3000x
 FUZZ_SHORT  := ./config/:FuzzParseSource ./config/:FuzzParseLake ./schema/:FuzzDecodeValue ./schema/:FuzzDecodeEnvelope \
                ./connectors/mysql/:FuzzMySQLValue ./connectors/mysql/:FuzzBinlogRows ./connectors/postgres/:FuzzPGValue ./connectors/postgres/:FuzzParseChange
-FUZZ_ALL    := $(FUZZ_SHORT) ./connectors/mysql/:FuzzParseMembers ./lake/compactor/:FuzzScanEnvelope
+FUZZ_ALL    := $(FUZZ_SHORT) ./connectors/mysql/:FuzzParseMembers ./lake/compactor/:FuzzScanEnvelope ./lake/compactor/:FuzzScanValue
 
 fuzz:
 	@for t in $(FUZZ_ALL); do pkg=$${t%%:*}; fn=$${t##*:}; echo "fuzz $$fn in $$pkg for $(FUZZTIME)"; \
@@ -79,7 +79,7 @@ bench-postgres: deps
 # (p50/p99 of source commit -> visible in the lake) under sysbench, with
 # BENCH_COMMIT_INTERVAL (default 10s) for BENCH_FRESHNESS_DURATION (90s).
 bench-lake: deps
-	$(GO) test -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./lake/...
+	$(GO) test -count=1 -timeout 60m -run '^$$' -bench 'Benchmark(Compactor|Apply|BareAppend)' -benchtime 1x ./lake/...
 	$(GO) test -count=1 -timeout 30m -run '^$$' -bench '^BenchmarkLakeFreshness$$' -benchtime 1x ./integration/
 
 # The chaos test at full size: CHAOS_FAULTS faults (default 240) injected

@@ -21,11 +21,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
 
 	"github.com/tributary-dev/tributary/connectors/redact"
+	"github.com/tributary-dev/tributary/internal/gctune"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=...".
@@ -57,11 +57,7 @@ Run "tributary COMMAND -h" for a command's flags.
 `
 
 func main() {
-	// Change events are short-lived garbage: trade memory for CPU unless
-	// the operator chose (GOGC, GOMEMLIMIT bound it).
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
+	gctune.Apply()
 	// TRIBUTARY_CPUPROFILE=file writes a CPU profile of the whole run, for
 	// the benchmarks.
 	if path := os.Getenv("TRIBUTARY_CPUPROFILE"); path != "" {

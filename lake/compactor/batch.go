@@ -37,9 +37,19 @@ const (
 	maxChunk = 1 << 20
 )
 
+// keepKeys is how many keys a batch may have had for the next batch to
+// reuse its key map (cleared) rather than build one again.
+const keepKeys = 1 << 17
+
 func (a *accumulator) reset() {
 	a.size = a.n
-	a.chunks, a.n, a.at, a.truncate, a.records, a.first, a.replaced = nil, 0, nil, false, 0, time.Time{}, nil
+	at := a.at
+	if len(at) <= keepKeys {
+		clear(at) // keeps the map's buckets for the next batch
+	} else {
+		at = nil
+	}
+	a.chunks, a.n, a.at, a.truncate, a.records, a.first, a.replaced = nil, 0, at, false, 0, time.Time{}, nil
 	a.resync = lake.ResyncNone
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-dev/tributary/internal/gctune"
 	"github.com/tributary-dev/tributary/lake/iceberg"
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -47,6 +48,7 @@ const benchRows = 200_000
 //     inside this process);
 //   - rows/s: rows per second of wall time.
 func benchCompactor(b *testing.B, updates bool) {
+	b.Logf("GC percent %d (the tributary binary's default; GOGC overrides)", gctune.Apply())
 	for range b.N {
 		broker := startBroker(b)
 		brokers := broker.addrs

@@ -53,9 +53,9 @@ type worker struct {
 	held         map[int32][]*kgo.Record
 	barrierOp    schema.Op
 	barrierTable *schema.Table
-	cols       columnIndex
-	scanner    envelopeScanner
-	images     schema.Envelope
+	cols         columnIndex
+	scanner      envelopeScanner
+	images       schema.Envelope
 	// lastSchema is the schema version of the last record.
 	lastSchema struct {
 		id      schema.TableID

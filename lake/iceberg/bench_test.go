@@ -12,6 +12,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
+	"github.com/tributary-dev/tributary/internal/gctune"
 	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -36,6 +37,7 @@ func benchChanges(t *schema.Table, from, n int64, note string) []lake.Change {
 // benchApply commits b.N batches of benchBatch changes; update is the
 // share of each batch that replaces existing rows.
 func benchApply(b *testing.B, update float64) {
+	b.Logf("GC percent %d (the tributary binary's default; GOGC overrides)", gctune.Apply())
 	f := newFixture(&testing.T{}, "created")
 	f.dir = b.TempDir()
 	f.lake = New(Config{Warehouse: f.dir})
@@ -80,6 +82,7 @@ func BenchmarkApplyHalfUpdates(b *testing.B) { benchApply(b, 0.5) }
 // BenchmarkBareAppend measures iceberg-go's own Table.Append of the same
 // rows, already in Arrow form, for comparison.
 func BenchmarkBareAppend(b *testing.B) {
+	b.Logf("GC percent %d (the tributary binary's default; GOGC overrides)", gctune.Apply())
 	f := newFixture(&testing.T{}, "created")
 	f.dir = b.TempDir()
 	f.lake = New(Config{Warehouse: f.dir})
