@@ -190,7 +190,22 @@ type LakeTable struct {
 	PartitionBy string `yaml:"partition_by"`
 	// Granularity is the partition transform; default GranularityDay.
 	Granularity Granularity `yaml:"granularity"`
+	// WriteMode says how updates and deletes reach the table's files;
+	// default WriteMergeOnRead.
+	WriteMode WriteMode `yaml:"write_mode"`
 }
+
+// WriteMode is how a lake table applies updates and deletes.
+type WriteMode string
+
+// Write modes.
+const (
+	// WriteMergeOnRead adds position delete files (cheap writes).
+	WriteMergeOnRead WriteMode = "merge-on-read"
+	// WriteCopyOnWrite writes again the data files rows are deleted from
+	// (for engines that read no delete files; costly writes).
+	WriteCopyOnWrite WriteMode = "copy-on-write"
+)
 
 // Granularity is the time unit of a partition transform.
 type Granularity string
@@ -277,8 +292,9 @@ func (l *Lake) ApplyDefaults() {
 		for name, t := range src.Tables {
 			if t.PartitionBy != "" {
 				setDefault(&t.Granularity, GranularityDay)
-				src.Tables[name] = t
 			}
+			setDefault(&t.WriteMode, WriteMergeOnRead)
+			src.Tables[name] = t
 		}
 	}
 	setDefault(&l.Commit.Interval, Duration(30*time.Second))
@@ -426,8 +442,11 @@ func (l *Lake) validateSources(p *problems) {
 			if db, tbl, ok := strings.Cut(name, "."); !ok || db == "" || tbl == "" {
 				p.add(tkey, "%q is not database.table; write it like shop.orders", name)
 			}
+			checkEnum(p, join(tkey, "write_mode"), t.WriteMode, WriteMergeOnRead, WriteCopyOnWrite)
 			if t.PartitionBy == "" {
-				p.add(join(tkey, "partition_by"), "required in a table entry; name a date or timestamp column, or remove the entry to leave the table unpartitioned")
+				if t.Granularity != "" {
+					p.add(join(tkey, "granularity"), "set without partition_by; name the date or timestamp column to partition by in partition_by")
+				}
 				continue
 			}
 			checkEnum(p, join(tkey, "granularity"), t.Granularity, GranularityDay, GranularityHour, GranularityMonth)

@@ -125,13 +125,14 @@ func TestParseLake(t *testing.T) {
 	}, {
 		name: "source problems",
 		doc: "warehouse:\n  path: x\nsources:\n  - topic_prefix: a\n    namespace: \"{db}.x\"\n    tables:\n      orders: {partition_by: created}\n" +
-			"  - topic_prefix: a\n    tables:\n      shop.t: {granularity: day}\n      shop.u: {partition_by: c, granularity: week}\n  - {}\n" +
+			"  - topic_prefix: a\n    tables:\n      shop.t: {granularity: day}\n      shop.u: {partition_by: c, granularity: week, write_mode: cow}\n  - {}\n" +
 			"commit:\n  interval: -5s\n  max_rows: -1\n",
 		want: []string{
 			`sources[0].namespace at lake.yaml:5:5: "{db}.x" is not a namespace; use letters, digits, "_", "-", "{db}" and "{prefix}"`,
 			`sources[0].tables["orders"] at lake.yaml:7:7: "orders" is not database.table; write it like shop.orders`,
 			`sources[1].topic_prefix at lake.yaml:8:5: "a" is listed twice; keep one`,
-			`sources[1].tables["shop.t"].partition_by in lake.yaml: required in a table entry; name a date or timestamp column, or remove the entry to leave the table unpartitioned`,
+			`sources[1].tables["shop.t"].granularity at lake.yaml:10:16: set without partition_by; name the date or timestamp column to partition by in partition_by`,
+			`sources[1].tables["shop.u"].write_mode at lake.yaml:11:52: "cow" is not valid; use one of merge-on-read, copy-on-write`,
 			`sources[1].tables["shop.u"].granularity at lake.yaml:11:33: "week" is not valid; use one of day, hour, month`,
 			`sources[2].topic_prefix in lake.yaml: required; set it to the reader's kafka.topic_prefix (its name by default)`,
 			`commit.interval at lake.yaml:14:3: -5s is not positive; use a duration such as 10s`,

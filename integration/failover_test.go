@@ -2,10 +2,8 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -230,24 +228,7 @@ type history struct {
 // number and live rows (records minus position deletes) of each.
 func lakeHistory(t *testing.T, l *iceberg.Lake, name string) history {
 	t.Helper()
-	loc, err := l.MetadataLocation(context.Background(), "public", name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(strings.TrimPrefix(loc, "file://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta struct {
-		LastSeq   int64 `json:"last-sequence-number"`
-		Snapshots []struct {
-			Seq     int64             `json:"sequence-number"`
-			Summary map[string]string `json:"summary"`
-		} `json:"snapshots"`
-	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		t.Fatalf("metadata %s: %v", loc, err)
-	}
+	meta := readLakeMeta(t, l, "public", name)
 	h := history{lastSeq: meta.LastSeq}
 	for _, s := range meta.Snapshots {
 		records, _ := strconv.ParseInt(s.Summary["total-records"], 10, 64)

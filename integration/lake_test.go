@@ -24,16 +24,18 @@ import (
 // startCompactor runs a compactor in this process until the test ends,
 // over a local warehouse with the SQLite catalog.
 func startCompactor(t *testing.T, k *harness.Kafka, l *iceberg.Lake, prefix string) (stop func()) {
+	return startCompactorWith(t, k, l, prefix, map[string]compactor.TableOptions{
+		"shop.orders": {PartitionColumn: "created"}, "public.orders": {PartitionColumn: "created"},
+		"public.events": {PartitionColumn: "day", Granularity: "month"},
+	})
+}
+
+// startCompactorWith is startCompactor with the given table options.
+func startCompactorWith(t *testing.T, k *harness.Kafka, l *iceberg.Lake, prefix string, tables map[string]compactor.TableOptions) (stop func()) {
 	c := compactor.New(compactor.Config{
 		Brokers: k.Addrs, Group: "lake-" + prefix, Interval: 300 * time.Millisecond, MaxRows: 2000, MaintainEvery: time.Second,
 		Lake: l, Logger: testLogger(t),
-		Sources: []compactor.SourceConfig{{
-			TopicPrefix: prefix,
-			Tables: map[string]compactor.TableOptions{
-				"shop.orders": {PartitionColumn: "created"}, "public.orders": {PartitionColumn: "created"},
-				"public.events": {PartitionColumn: "day", Granularity: "month"},
-			},
-		}},
+		Sources: []compactor.SourceConfig{{TopicPrefix: prefix, Tables: tables}},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var (

@@ -2,10 +2,7 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -54,41 +51,6 @@ func checkRenamed(t *testing.T, l *iceberg.Lake, ns, name, to, from string) {
 	if !slices.Contains(cols, to) || slices.Contains(cols, from) {
 		t.Errorf("lake table %s.%s has columns %v: want %s renamed to %s", ns, name, cols, from, to)
 	}
-}
-
-// lakeColumns reads the current schema's column names of lake table
-// ns.name from its metadata file.
-func lakeColumns(t *testing.T, l *iceberg.Lake, ns, name string) []string {
-	t.Helper()
-	loc, err := l.MetadataLocation(context.Background(), ns, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(strings.TrimPrefix(loc, "file://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var meta struct {
-		Current int `json:"current-schema-id"`
-		Schemas []struct {
-			ID     int `json:"schema-id"`
-			Fields []struct {
-				Name string `json:"name"`
-			} `json:"fields"`
-		} `json:"schemas"`
-	}
-	if err := json.Unmarshal(b, &meta); err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, s := range meta.Schemas {
-		if s.ID == meta.Current {
-			for _, f := range s.Fields {
-				out = append(out, f.Name)
-			}
-		}
-	}
-	return out
 }
 
 // TestLakeRenameColumnPostgres renames a column of a table that holds rows:

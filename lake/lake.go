@@ -118,6 +118,11 @@ type TableConfig struct {
 	Granularity string
 	// Properties are extra table properties (source, owner).
 	Properties map[string]string
+	// CopyOnWrite writes again, in each commit, the data files rows are
+	// deleted from (updates, deletes), instead of adding position delete
+	// files: for engines that read no delete files, at the cost of
+	// rewriting files on every change.
+	CopyOnWrite bool
 }
 
 // Lake opens tables. Implementations are safe for concurrent use.

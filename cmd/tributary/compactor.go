@@ -80,7 +80,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 	for _, s := range cfg.Sources {
 		sc := compactor.SourceConfig{TopicPrefix: s.TopicPrefix, Namespace: s.Namespace, Properties: s.Properties, Tables: map[string]compactor.TableOptions{}}
 		for name, t := range s.Tables {
-			sc.Tables[name] = compactor.TableOptions{PartitionColumn: t.PartitionBy, Granularity: string(t.Granularity)}
+			sc.Tables[name] = compactor.TableOptions{PartitionColumn: t.PartitionBy, Granularity: string(t.Granularity), CopyOnWrite: t.WriteMode == config.WriteCopyOnWrite}
 		}
 		cc.Sources = append(cc.Sources, sc)
 	}

@@ -94,6 +94,9 @@ type TableOptions struct {
 	PartitionColumn string
 	// Granularity is "day" (default), "hour" or "month".
 	Granularity string
+	// CopyOnWrite rewrites touched data files instead of writing position
+	// deletes (lake.TableConfig.CopyOnWrite).
+	CopyOnWrite bool
 }
 
 // ErrUnknownSchema is the error of a record whose schema version is not on
@@ -188,7 +191,7 @@ func (s *source) tableConfig(id schema.TableID) lake.TableConfig {
 	for k, v := range s.cfg.Properties {
 		props[k] = v
 	}
-	return lake.TableConfig{Namespace: ns, Name: id.Name, PartitionColumn: opts.PartitionColumn, Granularity: opts.Granularity, Properties: props}
+	return lake.TableConfig{Namespace: ns, Name: id.Name, PartitionColumn: opts.PartitionColumn, Granularity: opts.Granularity, Properties: props, CopyOnWrite: opts.CopyOnWrite}
 }
 
 // Stopped returns the tables stopped by bad input, by topic, with the

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -328,7 +329,41 @@ func (l *Lake) Open(ctx context.Context, t *schema.Table, cfg lake.TableConfig) 
 	if err := w.load(ctx); err != nil {
 		return nil, err
 	}
+	if err := w.setWriteModes(ctx); err != nil {
+		return nil, err
+	}
 	return w, nil
+}
+
+// writeModes are the table properties that tell engines how the table's
+// rows are updated and deleted.
+func writeModes(cfg lake.TableConfig) iceberg.Properties {
+	mode := "merge-on-read"
+	if cfg.CopyOnWrite {
+		mode = "copy-on-write"
+	}
+	return iceberg.Properties{"write.delete.mode": mode, "write.update.mode": mode, "write.merge.mode": mode}
+}
+
+// setWriteModes updates the write mode properties of a table whose
+// configuration changed.
+func (w *Table) setWriteModes(ctx context.Context) error {
+	want := writeModes(w.cfg)
+	props := w.tbl.Properties()
+	if props["write.delete.mode"] == want["write.delete.mode"] && props["write.update.mode"] == want["write.update.mode"] {
+		return nil
+	}
+	txn := w.tbl.NewTransaction()
+	if err := txn.SetProperties(want); err != nil {
+		return fmt.Errorf("table %s: %w", w.name(), err)
+	}
+	tbl, err := txn.Commit(ctx)
+	if err != nil {
+		return fmt.Errorf("table %s: set write mode %s: %w", w.name(), want["write.delete.mode"], err)
+	}
+	w.log.Info("write mode set", "mode", want["write.delete.mode"])
+	w.tbl = tbl
+	return nil
 }
 
 func (l *Lake) loadOrCreate(ctx context.Context, cat catalog.Catalog, ident table.Identifier, t *schema.Table, cfg lake.TableConfig) (*table.Table, error) {
@@ -354,14 +389,12 @@ func (l *Lake) loadOrCreate(ctx context.Context, cat catalog.Catalog, ident tabl
 	props := iceberg.Properties{
 		"format-version":                  "2",
 		"write.format.default":            "parquet",
-		"write.delete.mode":               "merge-on-read",
-		"write.update.mode":               "merge-on-read",
-		"write.merge.mode":                "merge-on-read",
 		"write.parquet.compression-codec": "zstd",
 		"comment":                         fmt.Sprintf("Change data capture of %s, written by tributary", t.ID),
 		"tributary.source.table":          t.ID.String(),
 		PropSourceVersion:                 strconv.Itoa(t.Version),
 	}
+	maps.Copy(props, writeModes(cfg))
 	for k, v := range cfg.Properties {
 		props[k] = v
 	}

@@ -26,6 +26,9 @@ type dataFile struct {
 	specID    int
 	rows      int64 // record count
 	deleted   int64 // rows removed by position deletes
+	// df is the file's manifest entry, for commits that remove it
+	// (copy-on-write).
+	df iceberg.DataFile
 	// removed is set once a snapshot removed the file (a rewrite).
 	removed bool
 }
@@ -254,7 +257,7 @@ func readKeys(ctx context.Context, fs icebergio.IO, kr *keyReader, files []icebe
 // them. A key already live in the index is an error.
 func (ix *keyIndex) addDataFiles(files []iceberg.DataFile, rows [][]keyAt, deleted map[string][]int64) error {
 	for i, df := range files {
-		f := &dataFile{path: df.FilePath(), partition: df.Partition(), specID: int(df.SpecID()), rows: df.Count()}
+		f := &dataFile{path: df.FilePath(), partition: df.Partition(), specID: int(df.SpecID()), rows: df.Count(), df: df}
 		f.deleted = int64(len(deleted[f.path]))
 		n, err := ix.addFile(f)
 		if err != nil {

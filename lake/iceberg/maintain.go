@@ -276,7 +276,7 @@ func (w *Table) applyRewrite(ctx context.Context, rw *rewrite, st *lake.Maintain
 		w.index.files[n].removed = true
 	}
 	for _, a := range added {
-		n, err := w.index.addFile(&dataFile{path: a.df.FilePath(), partition: a.df.Partition(), specID: int(a.df.SpecID()), rows: a.df.Count()})
+		n, err := w.index.addFile(&dataFile{path: a.df.FilePath(), partition: a.df.Partition(), specID: int(a.df.SpecID()), rows: a.df.Count(), df: a.df})
 		if err != nil {
 			w.index = nil
 			w.broken = err

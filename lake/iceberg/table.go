@@ -256,14 +256,27 @@ func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	if err != nil {
 		return stats, err
 	}
+	var cow *cowFiles
+	if w.cfg.CopyOnWrite && len(p.deletes) > 0 {
+		if cow, err = w.rewriteTouched(ctx, p); err != nil {
+			return stats, err
+		}
+	}
 	stats.DataFiles, stats.DeleteFiles = len(files.data), len(files.deletes)
-	tbl, id, err := w.commit(ctx, cp, files)
+	if cow != nil {
+		stats.DataFiles += len(cow.packed)
+	}
+	tbl, id, err := w.commit(ctx, cp, files, cow)
 	if err != nil {
 		w.broken = err
 		return stats, err
 	}
 	w.tbl = tbl
-	if err := w.updateIndex(p, files, commitSnapshot(tbl, id)); err != nil {
+	err = w.updateIndex(p, files, commitSnapshot(tbl, id))
+	if err == nil && cow != nil {
+		err = w.replaced(cow)
+	}
+	if err != nil {
 		w.index = nil
 		w.broken = err
 		return stats, err
@@ -312,22 +325,36 @@ func commitSnapshot(tbl *table.Table, id string) int64 {
 // commit adds the files in one row delta whose summary carries the
 // checkpoint, pinned to the snapshot the plan was made against, and
 // returns the table and the commit id.
-func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFiles) (*table.Table, string, error) {
+func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFiles, cow *cowFiles) (*table.Table, string, error) {
 	id := uuid.NewString()
 	props := iceberg.Properties{SummaryCheckpoint: encodeCheckpoint(cp), SummaryCommitID: id}
 	txn := w.tbl.NewTransaction()
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, id, fmt.Errorf("commit %s: %w", w.name(), err)
 	}
-	rd := txn.NewRowDelta(props)
-	for _, f := range files.data {
-		rd.AddRows(f.df)
-	}
-	for _, f := range files.deletes {
-		rd.AddDeletes(f)
-	}
-	if err := rd.Commit(ctx); err != nil {
-		return nil, id, fmt.Errorf("stage commit %s: %w", w.name(), err)
+	if cow != nil {
+		// Copy-on-write: one overwrite of the touched files.
+		var add []iceberg.DataFile
+		for _, f := range files.data {
+			add = append(add, f.df)
+		}
+		for _, f := range cow.packed {
+			add = append(add, f.df)
+		}
+		if err := txn.ReplaceFiles(ctx, cow.old, add, nil, props); err != nil {
+			return nil, id, fmt.Errorf("stage commit %s: %w", w.name(), err)
+		}
+	} else {
+		rd := txn.NewRowDelta(props)
+		for _, f := range files.data {
+			rd.AddRows(f.df)
+		}
+		for _, f := range files.deletes {
+			rd.AddDeletes(f)
+		}
+		if err := rd.Commit(ctx); err != nil {
+			return nil, id, fmt.Errorf("stage commit %s: %w", w.name(), err)
+		}
 	}
 	tbl, err := txn.Commit(ctx)
 	if err == nil {

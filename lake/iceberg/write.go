@@ -163,6 +163,9 @@ func (w *Table) writeFiles(ctx context.Context, p *plan) (*writtenFiles, error) 
 			out.data = append(out.data, wd)
 		}
 	}
+	if w.cfg.CopyOnWrite {
+		return out, nil // the files rows are deleted from are written again (cow.go)
+	}
 	if out.deletes, err = w.writeDeletes(wfs, p); err != nil {
 		return nil, err
 	}
@@ -498,7 +501,7 @@ func (w *Table) updateIndex(p *plan, files *writtenFiles, snap int64) error {
 		delete(ix.keys, k)
 	}
 	for _, d := range files.data {
-		n, err := ix.addFile(&dataFile{path: d.df.FilePath(), partition: d.df.Partition(), specID: int(d.df.SpecID()), rows: d.df.Count()})
+		n, err := ix.addFile(&dataFile{path: d.df.FilePath(), partition: d.df.Partition(), specID: int(d.df.SpecID()), rows: d.df.Count(), df: d.df})
 		if err != nil {
 			return err
 		}
