@@ -11,9 +11,11 @@ import (
 )
 
 // TestLakeRenameColumnMySQL renames columns of tables that hold rows, with
-// RENAME COLUMN and with CHANGE: the lake table must show every row's
-// value under the new name (a rename by field id, or a new snapshot), and
-// equal the source row by row.
+// RENAME COLUMN and with CHANGE, and changes a column's type beyond any
+// Iceberg promotion (DECIMAL -> VARCHAR): the lake table must show every
+// row's value under the new name (a rename by field id) and type (a new
+// column, filled by the reader's new snapshot), and equal the source row
+// by row, without stopping.
 func TestLakeRenameColumnMySQL(t *testing.T) {
 	ctx := context.Background()
 	m := harness.MariaDBT(t, harness.MariaDBOptions{})
@@ -32,6 +34,7 @@ func TestLakeRenameColumnMySQL(t *testing.T) {
 		"ALTER TABLE shop.kv RENAME COLUMN v TO val",
 		"ALTER TABLE shop.items CHANGE COLUMN qty quantity INT NOT NULL",
 		"INSERT INTO shop.kv VALUES ('after-rename', 'r')",
+		"ALTER TABLE shop.orders MODIFY amount VARCHAR(40) NOT NULL",
 	)
 	w.run(ctx, t, 50)
 	waitCaughtUp(t, m, k, "ren", "ren", 60*time.Second)
@@ -53,9 +56,10 @@ func checkRenamed(t *testing.T, l *iceberg.Lake, ns, name, to, from string) {
 	}
 }
 
-// TestLakeRenameColumnPostgres renames a column of a table that holds rows:
-// the lake table must show every row's value under the new name and
-// equal the source row by row.
+// TestLakeRenameColumnPostgres renames a column of a table that holds rows,
+// and changes another's type beyond any Iceberg promotion (int -> text):
+// the lake table must show every row's value under the new name and type,
+// and equal the source row by row.
 func TestLakeRenameColumnPostgres(t *testing.T) {
 	ctx := context.Background()
 	p := harness.PostgresT(t, harness.PostgresOptions{})
@@ -73,6 +77,7 @@ func TestLakeRenameColumnPostgres(t *testing.T) {
 		"ALTER TABLE kv RENAME COLUMN v TO val",
 		"INSERT INTO kv VALUES ('after-rename', 'r')",
 		"UPDATE kv SET val = 'u' WHERE k = 'key-7'",
+		"ALTER TABLE items ALTER COLUMN qty TYPE text",
 	)
 	w.run(ctx, t, 50)
 	pgWaitCaughtUp(t, p, k, "pgren", 60*time.Second)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -33,7 +34,7 @@ func (w *Table) prepare(ctx context.Context, src *schema.Table) error {
 		// only what the older rows need (a column made optional, one
 		// dropped since) is evolved.
 		view := w.lakeView(src)
-		if err := w.evolve(ctx, view); err != nil {
+		if err := w.evolve(ctx, view, true); err != nil {
 			return err
 		}
 		if w.source == nil {
@@ -42,7 +43,7 @@ func (w *Table) prepare(ctx context.Context, src *schema.Table) error {
 		return w.syncIndex(ctx)
 	}
 	if w.source != src && (w.source == nil || !w.source.SameShape(src)) {
-		if err := w.evolve(ctx, src); err != nil {
+		if err := w.evolve(ctx, src, false); err != nil {
 			return err
 		}
 		keyChanged := w.source == nil || !slices.Equal(w.source.Key, src.Key)
@@ -98,6 +99,18 @@ func (w *Table) lakeView(src *schema.Table) *schema.Table {
 				view.Columns[j].Name = lakeName
 				break
 			}
+		}
+	}
+	// A column whose older type the lake column no longer takes (retype)
+	// is left out.
+	for j := range view.Columns {
+		c := &view.Columns[j]
+		f, ok := sc.FindFieldByName(c.Name)
+		if !ok || slices.Contains(src.KeyIndex, j) {
+			continue
+		}
+		if want, err := IcebergType(c.Type); err == nil && !compatible(f.Type, want) {
+			c.Name = retypedPrefix + c.Name
 		}
 	}
 	view.Key = make([]string, len(src.KeyIndex))
@@ -156,15 +169,23 @@ func (w *Table) syncIndex(ctx context.Context) error {
 // columns made optional when the source allows NULL or dropped them, and
 // safe type promotions. A column narrowed in the source keeps its wider
 // lake type.
-func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
-	if err := w.rename(ctx, src); err != nil {
-		return err
+func (w *Table) evolve(ctx context.Context, src *schema.Table, older bool) error {
+	if !older {
+		if err := w.rename(ctx, src); err != nil {
+			return err
+		}
+		if err := w.retype(ctx, src); err != nil {
+			return err
+		}
 	}
 	sc := w.tbl.Schema()
 	txn := w.tbl.NewTransaction()
 	us := txn.UpdateSchema(true, false)
 	changed := false
 	for _, c := range src.Columns {
+		if strings.HasPrefix(c.Name, retypedPrefix) {
+			continue // an older version's value the lake column cannot hold
+		}
 		want, err := IcebergType(c.Type)
 		if err != nil {
 			return fmt.Errorf("table %s column %s: %w", w.name(), c.Name, err)
@@ -222,6 +243,67 @@ func (w *Table) evolve(ctx context.Context, src *schema.Table) error {
 	return nil
 }
 
+// retypedPrefix starts the name lakeView gives a column of an older
+// version whose type the lake column no longer takes: no lake column has
+// such a name, so its values are left out (NULL).
+const retypedPrefix = "\x00retyped:"
+
+// compatible reports whether a lake column of type lake can hold the
+// values of a source column of lake type src, as is or widened.
+func compatible(lake, src iceberg.Type) bool {
+	return lake.Equals(src) || promotable(lake, src) || promotable(src, lake)
+}
+
+// retype replaces the lake columns whose source type changed in a way no
+// Iceberg promotion covers (a decimal becoming a string, say): the field
+// is deleted and evolve adds a new one under the same name with the new
+// type, NULL in old rows. The readers snapshot a table again after such a
+// change, so every row gets its new value. A key or partition column
+// cannot be replaced: that stops the table (lake.ErrIncompatible).
+func (w *Table) retype(ctx context.Context, src *schema.Table) error {
+	sc := w.tbl.Schema()
+	var drop []string
+	for _, c := range src.Columns {
+		f, ok := sc.FindFieldByName(c.Name)
+		if !ok || isMetaColumn(c.Name) {
+			continue
+		}
+		want, err := IcebergType(c.Type)
+		if err != nil {
+			return fmt.Errorf("table %s column %s: %w", w.name(), c.Name, err)
+		}
+		if compatible(f.Type, want) {
+			continue
+		}
+		spec := w.tbl.Spec()
+		partition := len(spec.FieldsBySourceID(f.ID)) > 0
+		if slices.Contains(src.Key, c.Name) || partition {
+			return fmt.Errorf("table %s column %s: lake type %s, source type %s (%s), and a key or partition column cannot be replaced: %w", w.name(), c.Name, f.Type, want, c.Type, lake.ErrIncompatible)
+		}
+		drop = append(drop, c.Name)
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	txn := w.tbl.NewTransaction()
+	us := txn.UpdateSchema(true, false)
+	for _, name := range drop {
+		us.DeleteColumn([]string{name})
+	}
+	if err := us.Commit(); err != nil {
+		return fmt.Errorf("table %s: replace columns %v: %w", w.name(), drop, err)
+	}
+	tbl, err := txn.Commit(ctx)
+	if err != nil {
+		w.broken = err
+		return fmt.Errorf("table %s: commit column replacement: %w", w.name(), err)
+	}
+	w.log.Warn("column types changed beyond what Iceberg can widen: the lake columns are replaced by new ones, NULL in old rows until the reader's new snapshot of the table sends them again",
+		"columns", drop, "source_version", src.Version)
+	w.tbl = tbl
+	return nil
+}
+
 // rename commits the renames src's column aliases imply: a source column
 // the lake does not have by name, one of whose earlier names (newest
 // first) the lake has, takes over that field, values and field id
@@ -231,7 +313,7 @@ func (w *Table) rename(ctx context.Context, src *schema.Table) error {
 	sc := w.tbl.Schema()
 	renames := map[string]string{} // lake name -> source name
 	for _, c := range src.Columns {
-		if _, ok := sc.FindFieldByName(c.Name); ok || isMetaColumn(c.Name) {
+		if _, ok := sc.FindFieldByName(c.Name); ok || isMetaColumn(c.Name) || strings.HasPrefix(c.Name, retypedPrefix) {
 			continue
 		}
 		for _, a := range c.Aliases {

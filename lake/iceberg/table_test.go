@@ -355,3 +355,41 @@ func TestApplyRename(t *testing.T) {
 		t.Errorf("lake schema has %d fields, want %d: an older version evolved it back", cols, len(v2.Columns)+len(metaColumns))
 	}
 }
+
+// TestApplyRetype changes a column's type beyond any Iceberg promotion
+// (string -> long): the lake column is replaced, NULL in old rows, the
+// new rows carry their values, and rows of the older version that arrive
+// later (another partition) leave it NULL. A key column's such change
+// stops the table.
+func TestApplyRetype(t *testing.T) {
+	f := newFixture(t, "")
+	tbl := f.open()
+	f.apply(tbl, f.batch(upsert(f.src, row(1, "c1", "1.00", 1, "text"))))
+	v1 := f.src
+	v2 := ordersTable(2)
+	v2.Columns[4].Type = schema.Type{Kind: schema.KindInt64}
+	f.src = v2
+	r2 := []any{int64(2), "c2", nil, int64(2), int64(42)}
+	f.apply(tbl, f.batch(lake.Change{Key: del(v2, 2).Key, Row: r2, Meta: lake.RowMeta{Op: schema.OpCreate}}))
+	f.want[del(v2, 1).Key] = []any{int64(1), "c1", "1.00", int64(1), nil}
+	f.check()
+	// An older row: its note cannot go in the new column.
+	if _, err := tbl.Apply(context.Background(), &lake.Batch{Table: v1, Changes: []lake.Change{upsert(v1, row(3, "c3", nil, 3, "old text"))},
+		Checkpoint: lake.Checkpoint{Topic: "t", Offsets: map[int32]int64{0: 99}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.want[del(v2, 3).Key] = []any{int64(3), "c3", nil, int64(3), nil}
+	f.check()
+
+	v3 := ordersTable(3)
+	v3.Columns[4].Type = schema.Type{Kind: schema.KindInt64}
+	v3.Columns[0].Type = schema.Type{Kind: schema.KindString}
+	if err := v3.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tbl.Apply(context.Background(), &lake.Batch{Table: v3, Changes: []lake.Change{{Key: "x", Row: []any{"x", "c", nil, int64(1), nil}}},
+		Checkpoint: lake.Checkpoint{Topic: "t", Offsets: map[int32]int64{0: 100}}})
+	if !errors.Is(err, lake.ErrIncompatible) {
+		t.Errorf("key column retyped: %v, want ErrIncompatible", err)
+	}
+}
