@@ -275,7 +275,7 @@ func badCatalogue() []badCase {
 		poison("poison-wrong-value-type", "pz6", "column v:", "kafka-delete-records.sh"),
 		poison("poison-other-table", "pz7", "a change of table shop.other, whose topic is pz7.shop.other", "kafka-delete-records.sh"),
 		{name: "schema-incompatible-change", cmd: "compactor", yaml: poisonLake("pz8"), running: true, want: []string{"lake table stopped", "topic=pz8.shop.t",
-			"table pz8.t column v: lake type long, source type string", "source schema change is incompatible with the lake table", "drop the lake table", "--resnapshot"}},
+			"table pz8.t column id: lake type long, source type string", "a key or partition column cannot be replaced", "source schema change is incompatible with the lake table", "drop the lake table", "--resnapshot"}},
 	}
 	for i := range cases {
 		switch cases[i].name {
@@ -551,8 +551,14 @@ func produce(t *testing.T, k *harness.Kafka, recs ...*kgo.Record) {
 // event renders one change of a poison table as a Kafka record.
 func event(t *testing.T, topic string, tbl *schema.Table, id int64, v any) *kgo.Record {
 	t.Helper()
-	e := &schema.Event{Table: tbl, Op: schema.OpCreate, After: []any{id, v},
-		Source: schema.Source{Connector: "mysql", Name: "pz", File: "bin.000001", Pos: uint64(100 + id), CommitTime: time.Now()}}
+	return eventRow(t, topic, tbl, id, []any{id, v})
+}
+
+// eventRow is event with the whole row; n places it in the binlog.
+func eventRow(t *testing.T, topic string, tbl *schema.Table, n int64, row []any) *kgo.Record {
+	t.Helper()
+	e := &schema.Event{Table: tbl, Op: schema.OpCreate, After: row,
+		Source: schema.Source{Connector: "mysql", Name: "pz", File: "bin.000001", Pos: uint64(100 + n), CommitTime: time.Now()}}
 	key, err := schema.AppendKey(nil, e)
 	if err != nil {
 		t.Fatal(err)
@@ -601,7 +607,13 @@ func plantPoison(t *testing.T, k *harness.Kafka) {
 	if err := other.Prepare(); err != nil {
 		t.Fatal(err)
 	}
-	v2 := poisonTable(2, schema.KindString)
+	// A key column whose type changes beyond any promotion (a non-key
+	// column would be replaced).
+	v2 := &schema.Table{ID: v1.ID, Version: 2, Key: []string{"id"}, Columns: []schema.Column{
+		{Name: "id", Type: schema.Type{Kind: schema.KindString}}, {Name: "v", Type: schema.Type{Kind: schema.KindString}, Nullable: true}}}
+	if err := v2.Prepare(); err != nil {
+		t.Fatal(err)
+	}
 	produce(t, k, schemaRecord(t, "pz7", other), schemaRecord(t, "pz8", v2))
 	produce(t, k,
 		raw("pz1", "this is not JSON"),
@@ -611,7 +623,7 @@ func plantPoison(t *testing.T, k *harness.Kafka) {
 		raw("pz5", strings.Replace(good, `"after":{"id":3,"v":30}`, `"after":{"id":3,"nope":30}`, 1)),
 		raw("pz6", strings.Replace(good, `"after":{"id":3,"v":30}`, `"after":{"id":3,"v":"thirty"}`, 1)),
 		event(t, topic("pz7"), other, 3, int64(30)),
-		event(t, topic("pz8"), v2, 3, "thirty"),
+		eventRow(t, topic("pz8"), v2, 3, []any{"3", "thirty"}),
 	)
 	for _, s := range []string{`"schema_version":1`, `"after":{"id":3,"v":30}`} {
 		if !strings.Contains(good, s) {
