@@ -191,8 +191,10 @@ func (r *renderer) event(recs []*kgo.Record, e *schema.Event) ([]*kgo.Record, er
 	}
 	val := a.buf[start:len(a.buf):len(a.buf)]
 	rec := r.record()
+	// The record's timestamp is the envelope's clock: the client would
+	// read the clock for every record otherwise.
 	if e.Op.TableLevel() {
-		*rec = kgo.Record{Topic: topic, Key: tableLevelKey(e.Op), Value: val, Partition: -1, Headers: broadcastHeader}
+		*rec = kgo.Record{Topic: topic, Key: tableLevelKey(e.Op), Value: val, Partition: -1, Headers: broadcastHeader, Timestamp: r.now}
 		return append(recs, rec), nil
 	}
 	start = len(a.buf)
@@ -200,11 +202,11 @@ func (r *renderer) event(recs []*kgo.Record, e *schema.Event) ([]*kgo.Record, er
 		return recs, err
 	}
 	key := a.buf[start:len(a.buf):len(a.buf)]
-	*rec = kgo.Record{Topic: topic, Key: key, Value: val}
+	*rec = kgo.Record{Topic: topic, Key: key, Value: val, Timestamp: r.now}
 	recs = append(recs, rec)
 	if e.Op == schema.OpDelete {
 		tomb := r.record()
-		*tomb = kgo.Record{Topic: topic, Key: key}
+		*tomb = kgo.Record{Topic: topic, Key: key, Timestamp: r.now}
 		recs = append(recs, tomb)
 	}
 	return recs, nil
