@@ -159,7 +159,7 @@ type: mysql
 mysql: {host: 127.0.0.1, port: %d, user: %s, password: "%s", server_id: 303}
 tables: {include: ["sbtest.*"]}
 snapshot: {chunk_size: 20000}
-kafka: {brokers: [%q], partitions: 3, batch_max_events: 100000, linger: 500ms}
+kafka: {brokers: [%q], partitions: 3, batch_max_events: 100000, linger: 100ms}
 log: {level: info}
 metrics: {listen: %q}
 `, name, m.Port, m.User, m.Password, brokers[0], maddr)
