@@ -28,6 +28,16 @@ func pgBigTxRows() int {
 	return 100_000
 }
 
+// pgBigTxWidth is how many 32-byte md5 strings make the payload of each
+// row of the large transaction: 3 by default (96 bytes),
+// TRIBUTARY_PG_BIG_TX_WIDTH=60 with 1,000,000 rows for a 2 GB transaction.
+func pgBigTxWidth() int {
+	if n, err := strconv.Atoi(os.Getenv("TRIBUTARY_PG_BIG_TX_WIDTH")); err == nil && n > 0 {
+		return n
+	}
+	return 3
+}
+
 // smallDecodingMemory makes the server stream every transaction above
 // 64 kB to the reader before it commits.
 var smallDecodingMemory = harness.PostgresOptions{ExtraArgs: []string{"-c", "logical_decoding_work_mem=64kB"}}
@@ -93,9 +103,10 @@ func TestPostgresLargeTransaction(t *testing.T) {
 		SAVEPOINT a; INSERT INTO big SELECT g, 'rolled back', 2 FROM generate_series(20001, 40000) g; ROLLBACK TO SAVEPOINT a;
 		UPDATE big SET n = 3 WHERE id % 7 = 0; COMMIT`,
 		// The large one: inserts, updates and deletes in one transaction.
-		fmt.Sprintf(`BEGIN; INSERT INTO big SELECT g, repeat(md5(g::text), 3), 4 FROM generate_series(100001, %d) g;
-		UPDATE big SET n = 5 WHERE id %% 10 = 0 AND id > 100000; DELETE FROM big WHERE id %% 97 = 0; COMMIT`, 100000+n),
+		fmt.Sprintf(`BEGIN; INSERT INTO big SELECT g, repeat(md5(g::text), %d), 4 FROM generate_series(100001, %d) g;
+		UPDATE big SET n = 5 WHERE id %% 10 = 0 AND id > 100000; DELETE FROM big WHERE id %% 97 = 0; COMMIT`, pgBigTxWidth(), 100000+n),
 	)
+
 	pgWaitCaughtUp(t, p, k, "pgbig", time.Duration(60+n/5000)*time.Second)
 	rss := child.term(t)
 	t.Logf("reader peak RSS %.1f MiB over a %d-row transaction", float64(rss)/(1<<20), n)
@@ -107,10 +118,11 @@ func TestPostgresLargeTransaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	var streamed int64
-	if err := conn.QueryRow(ctx, "SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = 'tributary_pgbig'").Scan(&streamed); err != nil {
+	var streamed, streamedBytes int64
+	if err := conn.QueryRow(ctx, "SELECT stream_txns, stream_bytes FROM pg_stat_replication_slots WHERE slot_name = 'tributary_pgbig'").Scan(&streamed, &streamedBytes); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the server streamed %.1f MiB of decoded changes before commit", float64(streamedBytes)/(1<<20))
 	if streamed < 3 {
 		t.Errorf("the server streamed %d transactions before they committed, want 3", streamed)
 	}

@@ -273,6 +273,7 @@ kafka: {linger: 50ms, batch_max_events: 500}
 			CompleteThrough time.Time `json:"complete_through"`
 			LiveRows        int64     `json:"live_rows"`
 			DataFiles       int64     `json:"data_files"`
+			Resyncing       bool      `json:"resyncing"`
 		} `json:"lake_tables"`
 	}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
@@ -310,8 +311,8 @@ kafka: {linger: 50ms, batch_max_events: 500}
 		t.Errorf("status lists %d lake tables, want 7: %+v", len(st.LakeTables), st.LakeTables)
 	}
 	for _, lt := range st.LakeTables {
-		if lt.KafkaLag != 0 || lt.CompleteThrough.IsZero() || lt.LiveRows != int64(lakeRows[lt.Table]) || lt.DataFiles <= 0 {
-			t.Errorf("lake table %+v: want caught up, complete through a time, rows and files", lt)
+		if lt.KafkaLag != 0 || lt.CompleteThrough.IsZero() || lt.LiveRows != int64(lakeRows[lt.Table]) || lt.DataFiles <= 0 || lt.Resyncing {
+			t.Errorf("lake table %+v: want caught up, complete through a time, rows and files, no resync left open", lt)
 		}
 	}
 	cmd := exec.Command(binary, "status", "-c", lakeCfg, "-s", myCfg, "-s", pgCfg)

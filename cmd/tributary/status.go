@@ -72,6 +72,10 @@ type lakeTableState struct {
 	CompleteThrough time.Time `json:"complete_through,omitzero"`
 	// NewestSourceTime is the newest source commit time applied.
 	NewestSourceTime time.Time `json:"newest_source_time,omitzero"`
+	// Resyncing is set while the table takes a snapshot of its source
+	// again (between resync markers): it may still hold rows the source
+	// deleted, which go when the snapshot ends.
+	Resyncing bool `json:"resyncing,omitempty"`
 	// Records counts the rows in the data files; LiveRows those not
 	// deleted by a position delete (each deletes exactly one record).
 	Records         int64  `json:"records"`
@@ -194,7 +198,7 @@ func collectStatus(ctx context.Context, lakeCfg *config.Lake, srcCfgs []*config.
 	for _, t := range tables {
 		lt := lakeTableState{Table: t.Namespace + "." + t.Name, Topic: t.Checkpoint.Topic, SnapshotID: t.SnapshotID, LastCommit: t.LastCommit,
 			NewestSourceTime: t.Checkpoint.SourceTime, Records: t.Records, LiveRows: t.Records - t.PositionDeletes, DataFiles: t.DataFiles, DeleteFiles: t.DeleteFiles,
-			PositionDeletes: t.PositionDeletes, KafkaLag: -1, StoppedReason: stopped[t.Checkpoint.Topic]}
+			PositionDeletes: t.PositionDeletes, KafkaLag: -1, StoppedReason: stopped[t.Checkpoint.Topic], Resyncing: t.Checkpoint.Resyncing}
 		if end, ok := ends[t.Checkpoint.Topic]; ok {
 			lt.KafkaLag = 0
 			for p, o := range end {
@@ -399,6 +403,9 @@ func printStatus(w io.Writer, rep *statusReport) {
 			lag := "-"
 			if t.KafkaLag >= 0 {
 				lag = fmt.Sprint(t.KafkaLag)
+			}
+			if t.Resyncing {
+				through = "resyncing (may hold rows deleted in the source); " + through
 			}
 			if t.StoppedReason != "" {
 				through = "STOPPED: " + t.StoppedReason
