@@ -283,12 +283,17 @@ kafka: {linger: 50ms, batch_max_events: 500}
 		if err != nil {
 			t.Fatalf("tributary status: %v\n%s", err, out)
 		}
+		// Fresh slices: Unmarshal would reuse the elements of the last
+		// round, and keep fields this round's JSON omits.
+		st.Sources, st.LakeTables = nil, nil
 		if err := json.Unmarshal(out, &st); err != nil {
 			t.Fatalf("status JSON: %v\n%s", err, out)
 		}
 		caughtUp := len(st.LakeTables) == 7
 		for _, lt := range st.LakeTables {
-			caughtUp = caughtUp && lt.KafkaLag == 0 && !lt.CompleteThrough.IsZero()
+			// The reader reports a snapshot done just before the commit
+			// that ends its resync: wait for that commit too.
+			caughtUp = caughtUp && lt.KafkaLag == 0 && !lt.CompleteThrough.IsZero() && !lt.Resyncing
 		}
 		if caughtUp || time.Now().After(deadline) {
 			break

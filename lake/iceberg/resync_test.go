@@ -128,3 +128,28 @@ func (f *fixture) marker(r lake.Resync) *lake.Batch {
 	f.next++
 	return &lake.Batch{Table: f.src, Resync: r, Checkpoint: lake.Checkpoint{Topic: "t", Offsets: map[int32]int64{0: f.next}}}
 }
+
+// TestResyncEndNothingOld: every old row was sent again, so the end
+// marker deletes nothing and commits no snapshot; a reopen still finds the
+// resync over.
+func TestResyncEndNothingOld(t *testing.T) {
+	f := newFixture(t, "")
+	s := f.src
+	tbl := f.open()
+	f.apply(tbl, f.batch(upsert(s, row(1, "a", nil, 0, nil))))
+	f.apply(tbl, f.marker(lake.ResyncBegin))
+	f.apply(tbl, f.batch(upsert(s, row(1, "a", nil, 0, nil))))
+	if st := f.apply(tbl, f.marker(lake.ResyncEnd)); st.Deletes != 0 {
+		t.Errorf("end deleted %d rows", st.Deletes)
+	}
+	tbl.Close()
+	tbl = f.open()
+	if cp := tbl.Checkpoint(); cp.Resyncing || cp.Offsets[0] != f.next {
+		t.Errorf("checkpoint %+v after reopen, want offset %d and no resync", cp, f.next)
+	}
+	f.check()
+	st, err := f.lake.Status(context.Background())
+	if err != nil || len(st) != 1 || st[0].Checkpoint.Resyncing || st[0].Checkpoint.Offsets[0] != f.next {
+		t.Errorf("status %+v, %v: want the end's checkpoint", st, err)
+	}
+}
