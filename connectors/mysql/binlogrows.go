@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
@@ -49,6 +50,7 @@ type rowInput struct {
 	b   []byte
 	s   string // b as a string, set when the table has text columns
 	pos int
+	box *boxer // boxes the hot kinds' values (strings, integers)
 }
 
 // need fails unless n more bytes follow the position.
@@ -65,6 +67,9 @@ type rowDecoder struct {
 	fns  []binlogDecoder
 	meta []uint16
 	text bool // some column is text read from in.s
+	box  boxer
+	vals []any   // values to hand out to row images
+	rows [][]any // the slice decode returns, reused
 }
 
 // binlogDecoders holds the decoder of each binlog column type this file
@@ -155,29 +160,32 @@ func allSet(bitmap []byte, n int) bool {
 }
 
 // decode reads every image of body: one per insert or delete, before and
-// after images in turn for an update.
+// after images in turn for an update. The returned slice is valid until
+// the next decode; the rows in it stay valid.
 func (d *rowDecoder) decode(t schema.TableID, body []byte) ([][]any, error) {
-	in := rowInput{b: body}
+	in := rowInput{b: body, box: &d.box}
 	if d.text {
-		in.s = string(body) // one copy: text values are substrings
+		// Text values are substrings of the event's own bytes, without a
+		// copy: go-mysql reads each packet into a new buffer, which
+		// nothing writes again.
+		in.s = unsafe.String(unsafe.SliceData(body), len(body))
 	}
 	n := len(d.cols)
 	nullBytes := (n + 7) / 8
-	var rows [][]any
-	var vals []any // values to hand out, allocated for the rows expected
+	rows := d.rows[:0]
 	for in.pos < len(in.b) {
 		start := in.pos
-		if len(vals) < n {
+		if len(d.vals) < n {
 			// Room for the rest of the event, guessed from the size of
-			// the first row.
+			// the first row, and for the next events.
 			more := 1
 			if len(rows) > 0 {
 				more = (len(in.b)-in.pos)*len(rows)/in.pos + 1
 			}
-			vals = make([]any, n*more)
+			d.vals = make([]any, max(n*more, valsChunk))
 		}
-		row := vals[:n:n]
-		vals = vals[n:]
+		row := d.vals[:n:n]
+		d.vals = d.vals[n:]
 		if err := d.decodeImage(t, &in, row, nullBytes); err != nil {
 			return nil, err
 		}
@@ -186,8 +194,12 @@ func (d *rowDecoder) decode(t schema.TableID, body []byte) ([][]any, error) {
 		}
 		rows = append(rows, row)
 	}
+	d.rows = rows
 	return rows, nil
 }
+
+// valsChunk is the fewest values allocated together for row images.
+const valsChunk = 256
 
 // decodeImage reads one image into row.
 func (d *rowDecoder) decodeImage(t schema.TableID, in *rowInput, row []any, nullBytes int) error {
@@ -224,13 +236,13 @@ func decodeBinlogInt(size int) binlogDecoder {
 			u = u<<8 | uint64(b[i])
 		}
 		if c.Type.Kind == schema.KindUint64 {
-			return u, nil
+			return in.box.u64(u), nil
 		}
 		if !c.unsigned && size < 8 { // sign-extend
 			shift := 64 - 8*size
-			return int64(u<<shift) >> shift, nil
+			return in.box.i64(int64(u<<shift) >> shift), nil
 		}
-		return int64(u), nil
+		return in.box.i64(int64(u)), nil
 	}
 }
 
@@ -383,7 +395,7 @@ func (in *rowInput) lengthPrefixed(c *column, size int) (any, error) {
 		if c.sqlType == gomysql.MYSQL_TYPE_STRING {
 			s = strings.TrimRight(s, " ")
 		}
-		return s, nil
+		return in.box.str(s), nil
 	case schema.KindBytes:
 		return textBytes(c, in.b[a:b])
 	case schema.KindGeometry:
