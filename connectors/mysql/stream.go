@@ -30,11 +30,15 @@ type reader struct {
 	gset gomysql.GTIDSet // executed through pos, when the server uses GTIDs
 	pos  position        // the last transaction boundary processed
 	cur  position        // just after the last event received
+	// gsetMoved says pos.GTIDSet lags gset: the set's text is made when a
+	// checkpoint needs it, not at every transaction (see gtidPos).
+	gsetMoved bool
 
 	inTx    bool
 	txBegun bool // the open transaction started with BEGIN
 	txStart position
 	txGTID  string
+	txMaria *gomysql.MariadbGTID // txGTID of a MariaDB transaction, parsed
 	txTime  time.Time
 	txRows  int // captured row changes seen in the open transaction
 	skip    int // row changes of the first transaction already published
@@ -491,7 +495,8 @@ func (r *reader) handle(ctx context.Context, ev *replication.BinlogEvent, body [
 		}
 		return nil
 	case *replication.MariadbGTIDEvent:
-		r.beginTx(fmt.Sprintf("%d-%d-%d", e.GTID.DomainID, e.GTID.ServerID, e.GTID.SequenceNumber), h)
+		r.beginTx(mariaGTID(&e.GTID), h)
+		r.txMaria = &e.GTID
 	case *replication.GTIDEvent:
 		r.beginTx(mysqlGTID(e), h)
 	case *replication.QueryEvent:
@@ -527,6 +532,15 @@ func (r *reader) advance(h *replication.EventHeader) {
 	}
 }
 
+// mariaGTID formats a MariaDB GTID as domain-server-sequence.
+func mariaGTID(g *gomysql.MariadbGTID) string {
+	var b [64]byte
+	out := strconv.AppendUint(b[:0], uint64(g.DomainID), 10)
+	out = strconv.AppendUint(append(out, '-'), uint64(g.ServerID), 10)
+	out = strconv.AppendUint(append(out, '-'), g.SequenceNumber, 10)
+	return string(out)
+}
+
 func mysqlGTID(e *replication.GTIDEvent) string {
 	next, err := e.GTIDNext()
 	if err != nil {
@@ -538,7 +552,7 @@ func mysqlGTID(e *replication.GTIDEvent) string {
 func (r *reader) beginTx(gtid string, h *replication.EventHeader) {
 	r.inTx, r.txBegun = true, false
 	r.txStart = r.pos
-	r.txGTID = gtid
+	r.txGTID, r.txMaria = gtid, nil
 	r.txTime = time.Unix(int64(h.Timestamp), 0)
 	r.txRows = 0
 }
@@ -552,14 +566,18 @@ func (r *reader) endTx(ctx context.Context) error {
 	r.inTx = false
 	r.skip = 0
 	if r.gset != nil && r.txGTID != "" {
-		if err := r.gset.Update(r.txGTID); err != nil {
+		var err error
+		if ms, ok := r.gset.(*gomysql.MariadbGTIDSet); ok && r.txMaria != nil {
+			err = ms.AddSet(r.txMaria) // as Update does, without parsing
+		} else {
+			err = r.gset.Update(r.txGTID)
+		}
+		if err != nil {
 			return fmt.Errorf("mysql gtid %s: %w", r.txGTID, err)
 		}
 	}
 	r.pos = r.cur
-	if r.gset != nil {
-		r.pos.GTIDSet = r.gset.String()
-	}
+	r.gsetMoved = r.gset != nil
 	r.cp.SourceTime = r.txTime
 	r.s.cfg.Metrics.SourceTime(r.txTime)
 	if r.txRows > 0 {
@@ -617,9 +635,13 @@ func (r *reader) commit(ctx context.Context) error {
 	if err := r.endResyncs(ctx); err != nil {
 		return err
 	}
-	r.cp.Position, r.cp.TxRows = r.pos, 0
+	r.cp.Position, r.cp.TxRows = r.gtidPos(), 0
 	if r.inTx {
+		// The set has not moved since the transaction began.
 		r.cp.Position, r.cp.TxRows = r.txStart, r.txRows
+		if r.gset != nil {
+			r.cp.Position.GTIDSet = r.pos.GTIDSet
+		}
 	}
 	r.cp.Heartbeat = time.Now().UTC()
 	b, err := json.Marshal(r.cp)
@@ -631,6 +653,15 @@ func (r *reader) commit(ctx context.Context) error {
 	}
 	r.staged, r.dirty, r.committed = 0, false, time.Now()
 	return nil
+}
+
+// gtidPos returns pos with the text of the GTID set executed through it.
+func (r *reader) gtidPos() position {
+	if r.gsetMoved {
+		r.pos.GTIDSet = r.gset.String()
+		r.gsetMoved = false
+	}
+	return r.pos
 }
 
 // stage hands one event to the sink.
