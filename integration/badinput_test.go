@@ -208,7 +208,9 @@ func badCatalogue() []badCase {
 		lakeCase("lake-session-timeout", edit(badLake, "session_timeout: 6s", "session_timeout: 1s"), 2, "kafka.session_timeout", "use 6s to 5m"),
 		lakeCase("lake-no-sources", edit(badLake, "sources:\n  - topic_prefix: catmy\n", ""), 2, "sources", "required"),
 		lakeCase("lake-partition-by-missing", edit(badLake, "  - topic_prefix: catmy\n", "  - topic_prefix: catmy\n    tables:\n      shop.orders: {granularity: day}\n"), 2,
-			"partition_by", "name a date or timestamp column"),
+			"granularity", "set without partition_by", "name the date or timestamp column to partition by"),
+		lakeCase("lake-write-mode-invalid", edit(badLake, "  - topic_prefix: catmy\n", "  - topic_prefix: catmy\n    tables:\n      shop.orders: {write_mode: cow}\n"), 2,
+			"write_mode", `"cow"`, "copy-on-write"),
 		lakeCase("lake-granularity-invalid", edit(badLake, "  - topic_prefix: catmy\n", "  - topic_prefix: catmy\n    tables:\n      shop.orders: {partition_by: created, granularity: week}\n"), 2,
 			"granularity", `"week"`, "month"),
 
