@@ -13,9 +13,7 @@ import (
 	"github.com/tributary-dev/tributary/connectors/mysql"
 	"github.com/tributary-dev/tributary/connectors/postgres"
 	"github.com/tributary-dev/tributary/integration/harness"
-	"github.com/tributary-dev/tributary/integration/verify"
 	"github.com/tributary-dev/tributary/lake/iceberg"
-	"github.com/tributary-dev/tributary/schema"
 )
 
 // TestMySQLResetMaster runs RESET MASTER while the reader is stopped: the
@@ -183,38 +181,6 @@ func TestPostgresLostSlotResync(t *testing.T) {
 	}
 	if err := stopReader(); err != nil {
 		t.Errorf("reader: %v", err)
-	}
-}
-
-// compareLakePG waits until each lake table equals its PostgreSQL table.
-func compareLakePG(t *testing.T, p *harness.Postgres, k *harness.Kafka, l *iceberg.Lake, prefix string, tables []schema.TableID) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := p.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, id := range tables {
-		var res *verify.LakeResult
-		deadline := time.Now().Add(45 * time.Second)
-		for {
-			res, err = verify.CompareLakePostgres(ctx, conn, l, k.Addrs, prefix, "public", id)
-			if err == nil && res.Equal() || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(300 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("compare lake %s: %v", id, err)
-		}
-		if !res.Equal() {
-			for _, d := range res.Details {
-				t.Errorf("%s: %s", id, d)
-			}
-			t.Errorf("%s", res)
-		}
-		t.Logf("%s", res)
 	}
 }
 

@@ -177,16 +177,23 @@ func TestLakeEqualsPostgres(t *testing.T) {
 	)
 	w.run(ctx, t, 100)
 	pgWaitCaughtUp(t, p, k, "pglake", 60*time.Second)
+	compareLakePG(t, p, k, l, "pglake", pgTables("orders", "items", "kv", "events"))
+}
+
+// compareLakePG waits until each lake table equals its PostgreSQL table.
+func compareLakePG(t *testing.T, p *harness.Postgres, k *harness.Kafka, l *iceberg.Lake, prefix string, tables []schema.TableID) {
+	t.Helper()
+	ctx := context.Background()
 	conn, err := p.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for _, id := range pgTables("orders", "items", "kv", "events") {
+	for _, id := range tables {
 		var res *verify.LakeResult
 		deadline := time.Now().Add(45 * time.Second)
 		for {
-			res, err = verify.CompareLakePostgres(ctx, conn, l, k.Addrs, "pglake", "public", id)
+			res, err = verify.CompareLakePostgres(ctx, conn, l, k.Addrs, prefix, "public", id)
 			if err == nil && res.Equal() || time.Now().After(deadline) {
 				break
 			}

@@ -187,18 +187,24 @@ func startCompactor(t *testing.T, brokers []string, l lake.Lake) (*Compactor, fu
 	return c, stop
 }
 
-// TestCompactorExactlyOnce runs changes of every kind through Kafka into
-// the lake, restarts the compactor mid-stream, and truncates the table; the
-// lake must equal the source after each step.
-func TestCompactorExactlyOnce(t *testing.T) {
+// newBrokerAndLake starts an in-process broker and a lake in a local
+// folder for one test.
+func newBrokerAndLake(t *testing.T) ([]string, *iceberg.Lake) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
 	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
 	t.Cleanup(func() { l.Close() })
+	return c.ListenAddrs(), l
+}
+
+// TestCompactorExactlyOnce runs changes of every kind through Kafka into
+// the lake, restarts the compactor mid-stream, and truncates the table; the
+// lake must equal the source after each step.
+func TestCompactorExactlyOnce(t *testing.T) {
+	brokers, l := newBrokerAndLake(t)
 
 	s := newSource(t, brokers, itemsTable("items", 1))
 	for i := range int64(1200) {
@@ -246,14 +252,7 @@ func TestCompactorExactlyOnce(t *testing.T) {
 // marker holds exactly the rows sent since the begin marker, on a topic
 // with three partitions.
 func TestCompactorResync(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
-	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
-	t.Cleanup(func() { l.Close() })
+	brokers, l := newBrokerAndLake(t)
 
 	s := newSource(t, brokers, itemsTable("items", 1))
 	for i := range int64(300) {
@@ -301,14 +300,7 @@ func waitRows(t *testing.T, l *iceberg.Lake, tbl *schema.Table, want map[int64][
 // schema version on one table: that table stops at the record before it,
 // with an error naming the record, and another table goes on.
 func TestCompactorBadInputStopsOneTable(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	brokers := c.ListenAddrs()
-	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger()})
-	t.Cleanup(func() { l.Close() })
+	brokers, l := newBrokerAndLake(t)
 
 	good := newSource(t, brokers, itemsTable("items", 1))
 	good.event(schema.OpCreate, nil, rowOf(1, "a"))
