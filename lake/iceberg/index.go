@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -33,11 +34,31 @@ type dataFile struct {
 	removed bool
 }
 
-// keyIndex maps each live row's key (lake.KeyOf) to its location: file
-// number and row position. It costs about 40 bytes plus the key's length
-// per live row.
+// keyHash is a 128-bit hash of a key's encoding (lake.KeyOf), under two
+// random seeds chosen per process: the key index holds hashes, not keys,
+// so it hashes 16 bytes without pointers (which the garbage collector
+// does not scan) instead of strings. Two keys of one table share a hash
+// with probability about n²/2^129 for n keys: nil in practice (for a
+// trillion keys, about one in 10^14); the seeds are secret, so inputs
+// cannot be chosen to collide.
+type keyHash [2]uint64
+
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// hashKey hashes a key's encoding.
+func hashKey(k string) keyHash {
+	return keyHash{maphash.String(keySeeds[0], k), maphash.String(keySeeds[1], k)}
+}
+
+// hashKeyBytes is hashKey of a key's encoding in a byte slice.
+func hashKeyBytes(k []byte) keyHash {
+	return keyHash{maphash.Bytes(keySeeds[0], k), maphash.Bytes(keySeeds[1], k)}
+}
+
+// keyIndex maps each live row's key (lake.KeyOf, hashed) to its location:
+// file number and row position. It costs about 40 bytes per live row.
 type keyIndex struct {
-	keys   map[string]uint64
+	keys   map[keyHash]uint64
 	files  []*dataFile
 	byPath map[string]int
 	// deleted maps the source position of recent delete changes to the
@@ -64,7 +85,7 @@ func (ix *keyIndex) deletedAt(pos string) (uint64, bool) {
 }
 
 func newKeyIndex() *keyIndex {
-	return &keyIndex{keys: map[string]uint64{}, byPath: map[string]int{}}
+	return &keyIndex{keys: map[keyHash]uint64{}, byPath: map[string]int{}}
 }
 
 func loc(file int, pos int64) uint64 { return uint64(file)<<posBits | uint64(pos) }
@@ -227,7 +248,7 @@ func readAllPositionDeletes(ctx context.Context, fs icebergio.IO, paths []string
 // keyAt is one row of a data file.
 type keyAt struct {
 	pos int64
-	key string
+	key keyHash
 }
 
 // readKeys reads the keys of data files (in parallel), skipping the
@@ -237,7 +258,7 @@ func readKeys(ctx context.Context, fs icebergio.IO, kr *keyReader, files []icebe
 	err := forEach(ctx, len(files), func(ctx context.Context, i int) error {
 		dels := deleted[files[i].FilePath()]
 		out := make([]keyAt, 0, max(0, int(files[i].Count())-len(dels)))
-		err := kr.read(ctx, fs, files[i].FilePath(), func(pos int64, key string) error {
+		err := kr.read(ctx, fs, files[i].FilePath(), func(pos int64, key keyHash) error {
 			for len(dels) > 0 && dels[0] < pos {
 				dels = dels[1:]
 			}
@@ -266,7 +287,7 @@ func (ix *keyIndex) addDataFiles(files []iceberg.DataFile, rows [][]keyAt, delet
 		for _, r := range rows[i] {
 			if old, dup := ix.keys[r.key]; dup {
 				of, op := splitLoc(old)
-				return fmt.Errorf("key %s is live twice: %s row %d and %s row %d", r.key, ix.files[of].path, op, f.path, r.pos)
+				return fmt.Errorf("a key is live twice: %s row %d and %s row %d", ix.files[of].path, op, f.path, r.pos)
 			}
 			ix.keys[r.key] = loc(n, r.pos)
 		}
@@ -476,7 +497,7 @@ func (ix *keyIndex) dropPositions(deleted map[string][]int64) {
 }
 
 // read calls fn with the position and key of every row of a data file.
-func (kr *keyReader) read(ctx context.Context, fs icebergio.IO, path string, fn func(pos int64, key string) error) error {
+func (kr *keyReader) read(ctx context.Context, fs icebergio.IO, path string, fn func(pos int64, key keyHash) error) error {
 	img := make([]any, len(kr.fieldIDs))
 	buf := make([]byte, 0, 64)
 	types := make([]schema.Type, len(kr.fieldIDs))
@@ -495,7 +516,7 @@ func (kr *keyReader) read(ctx context.Context, fs icebergio.IO, path string, fn 
 		if buf, err = lake.AppendKey(buf[:0], kr.keyTable, img); err != nil {
 			return fmt.Errorf("%s row %d: %w", path, pos, err)
 		}
-		return fn(pos, string(buf))
+		return fn(pos, hashKeyBytes(buf))
 	})
 }
 

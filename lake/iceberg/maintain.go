@@ -69,7 +69,7 @@ type rewrite struct {
 
 type liveRow struct {
 	pos int64
-	key string
+	key keyHash
 }
 
 // Maintain rewrites the data files that carry many deleted rows, and packs
@@ -301,7 +301,7 @@ func (w *Table) packFiles(ctx context.Context, wfs icebergio.WriteFileIO, sc *ic
 		ids = append(ids, f.ID)
 	}
 	cols := make([][]arrow.Array, len(ids))
-	var keys []string
+	var keys []keyHash
 	defer func() {
 		for _, c := range cols {
 			for _, a := range c {

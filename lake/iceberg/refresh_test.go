@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -15,9 +14,9 @@ import (
 	"github.com/tributary-dev/tributary/lake"
 )
 
-// indexView is a key index as key -> (data file path, row position).
-func indexView(ix *keyIndex) map[string]string {
-	out := make(map[string]string, len(ix.keys))
+// indexView is a key index as key hash -> (data file path, row position).
+func indexView(ix *keyIndex) map[keyHash]string {
+	out := make(map[keyHash]string, len(ix.keys))
 	for k, l := range ix.keys {
 		f, pos := splitLoc(l)
 		out[k] = fmt.Sprintf("%s#%d", ix.files[f].path, pos)
@@ -38,14 +37,14 @@ func checkIndex(t *testing.T, w *Table) {
 	}
 	got, want := indexView(w.index), indexView(full)
 	if !maps.Equal(got, want) {
-		for _, k := range slices.Sorted(maps.Keys(want)) {
+		for k := range want {
 			if got[k] != want[k] {
-				t.Errorf("key %s: refreshed index %q, full rebuild %q", k, got[k], want[k])
+				t.Errorf("key %x: refreshed index %q, full rebuild %q", k, got[k], want[k])
 			}
 		}
 		for k := range got {
 			if _, ok := want[k]; !ok {
-				t.Errorf("key %s: refreshed index %q, not in the full rebuild", k, got[k])
+				t.Errorf("key %x: refreshed index %q, not in the full rebuild", k, got[k])
 			}
 		}
 	}

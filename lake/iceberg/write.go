@@ -31,7 +31,7 @@ type plan struct {
 	// groups holds the rows to write, by partition path.
 	groups map[string]*rowGroup
 	// gone lists keys deleted without a new row.
-	gone []string
+	gone []keyHash
 	// deletedAt maps the source position of each delete change to the
 	// location of the row it removes.
 	deletedAt     map[string]uint64
@@ -78,7 +78,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 	for i := range b.Changes {
 		ch := &b.Changes[i]
 		if !b.Truncate {
-			if l, ok := ix.keys[ch.Key]; ok {
+			if l, ok := ix.keys[hashKey(ch.Key)]; ok {
 				f, pos := splitLoc(l)
 				p.deletes[f] = append(p.deletes[f], pos)
 				p.ndelete++
@@ -88,7 +88,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 			}
 		}
 		if ch.Delete {
-			p.gone = append(p.gone, ch.Key)
+			p.gone = append(p.gone, hashKey(ch.Key))
 			continue
 		}
 		if len(ch.Row) != len(b.Table.Columns) {
@@ -126,7 +126,7 @@ type writtenFiles struct {
 // writtenData is a data file with the keys of its rows, in row order.
 type writtenData struct {
 	df   iceberg.DataFile
-	keys []string
+	keys []keyHash
 }
 
 func (w *Table) fileIO(ctx context.Context) (icebergio.WriteFileIO, error) {
@@ -201,9 +201,9 @@ func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *ar
 	if err != nil {
 		return writtenData{}, fmt.Errorf("data file %s: %w", path, err)
 	}
-	keys := make([]string, len(changes))
+	keys := make([]keyHash, len(changes))
 	for i, ch := range changes {
-		keys[i] = ch.Key
+		keys[i] = hashKey(ch.Key)
 	}
 	return writtenData{df: df, keys: keys}, nil
 }
