@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-dev/tributary/internal/benchbroker"
 	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/integration/harness"
 )
@@ -296,7 +296,7 @@ func BenchmarkMySQLBinlog(b *testing.B) {
 	// segments the broker copies less. It runs in a process of its own
 	// (benchbroker) during both measurements, as a reader's brokers run
 	// elsewhere in production; it still shares the machine's CPUs.
-	k := startBenchBroker(b, envStr("BENCH_SEGMENT_BYTES", "8388608"))
+	k := benchbroker.Start(b, envStr("BENCH_SEGMENT_BYTES", "8388608"))
 	execAll2(b, m, "CREATE DATABASE sbtest")
 	sysbench(b, m, "--tables=4", "--table-size=50000", "oltp_write_only", "prepare")
 	start := masterStatus(b, m)
@@ -310,16 +310,16 @@ func BenchmarkMySQLBinlog(b *testing.B) {
 	// The bare loop runs before and after the reader, and the reader is
 	// compared with their mean: the CPUs are shared, and a load that
 	// comes or goes during the run weighs on both sides alike.
-	srv0, self0, brk0 := serverCPU(m), processCPU(), k.cpu(b)
+	srv0, self0, brk0 := serverCPU(m), processCPU(), k.CPU(b)
 	rows, bare1 := bareLoop(b, m, start, end)
-	srv1, bareCPU, brk1 := serverCPU(m), processCPU()-self0, k.cpu(b)
+	srv1, bareCPU, brk1 := serverCPU(m), processCPU()-self0, k.CPU(b)
 	fmt.Printf("backlog from %s:%d to %s:%d\n", start.File, start.Pos, end.File, end.Pos)
 	// The bulk table, created in the backlog, exists when the reader
 	// starts: named here, it is streamed only, like the others.
-	seedCheckpoint(b, k.addrs, "stream", start, "sbtest.sbtest1", "sbtest.sbtest2", "sbtest.sbtest3", "sbtest.sbtest4", "sbtest.bulk")
-	selfCPU, srv2, brk2 := processCPU(), serverCPU(m), k.cpu(b)
-	wall, cpu := runReader(b, m, k.addrs, "stream")
-	waitCPU, srv3, brk3 := processCPU()-selfCPU, serverCPU(m), k.cpu(b)
+	seedCheckpoint(b, k.Addrs, "stream", start, "sbtest.sbtest1", "sbtest.sbtest2", "sbtest.sbtest3", "sbtest.sbtest4", "sbtest.bulk")
+	selfCPU, srv2, brk2 := processCPU(), serverCPU(m), k.CPU(b)
+	wall, cpu := runReader(b, m, k.Addrs, "stream")
+	waitCPU, srv3, brk3 := processCPU()-selfCPU, serverCPU(m), k.CPU(b)
 	_, bare2 := bareLoop(b, m, start, end)
 	bare := (bare1 + bare2) / 2
 	bareRate := float64(rows) / bare.Seconds()
@@ -341,13 +341,13 @@ func BenchmarkMySQLBinlog(b *testing.B) {
 func BenchmarkMySQLSnapshot(b *testing.B) {
 	n := envInt("BENCH_ROWS", 5_000_000)
 	m := harness.MariaDBT(b, harness.MariaDBOptions{ExtraArgs: []string{"--innodb-buffer-pool-size=2G"}})
-	k := startBenchBroker(b, "")
+	k := benchbroker.Start(b, "")
 	execAll2(b, m, "CREATE DATABASE sbtest",
 		"CREATE TABLE sbtest.big (id INT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL)")
 	for i := 0; i < n; i += 1_000_000 {
 		execAll2(b, m, fmt.Sprintf("INSERT INTO sbtest.big SELECT seq, seq %% 10007, CONCAT('c-', seq, REPEAT('x', 100)), REPEAT('p', 60) FROM sbtest.seq_%d_to_%d", i+1, min(n, i+1_000_000)))
 	}
-	wall, cpu := runReader(b, m, k.addrs, "snap")
+	wall, cpu := runReader(b, m, k.Addrs, "snap")
 	fmt.Printf("snapshot of %d rows (sysbench-shaped table): %v wall, %.0f rows/s; reader CPU %.1f s, %.0f rows per reader CPU-second (target >= 300000)\n",
 		n, wall.Round(time.Millisecond), float64(n)/wall.Seconds(), cpu.Seconds(), float64(n)/cpu.Seconds())
 	b.ReportMetric(float64(n)/wall.Seconds(), "rows/s")
@@ -395,73 +395,3 @@ func execAll2(b *testing.B, m *harness.MariaDB, stmts ...string) {
 	}
 }
 
-// benchBroker is the benchmarks' kfake broker in a child process
-// (integration/benchbroker).
-type benchBroker struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	addrs []string
-}
-
-// startBenchBroker builds and starts the broker process; segment is its
-// log.segment.bytes ("" for kfake's default). It stops with the benchmark.
-func startBenchBroker(b *testing.B, segment string) *benchBroker {
-	b.Helper()
-	exe := b.TempDir() + "/benchbroker"
-	build := exec.Command("go", "build", "-o", exe, "github.com/tributary-dev/tributary/integration/benchbroker")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build benchbroker: %v\n%s", err, out)
-	}
-	cmd := exec.Command(exe, "-segment-bytes="+segment)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	br := &benchBroker{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	b.Cleanup(func() {
-		br.in.Close()
-		go io.Copy(io.Discard, br.out)
-		_ = br.cmd.Wait()
-	})
-	br.addrs = strings.Split(br.line(b, "brokers "), ",")
-	return br
-}
-
-// line returns the next line of the broker's output that starts with
-// prefix, without the prefix.
-func (br *benchBroker) line(b *testing.B, prefix string) string {
-	b.Helper()
-	for {
-		l, err := br.out.ReadString('\n')
-		if err != nil {
-			_ = br.cmd.Process.Kill()
-			b.Fatalf("broker process: %v", err)
-		}
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
-			return rest
-		}
-	}
-}
-
-// cpu returns the broker process's CPU time so far.
-func (br *benchBroker) cpu(b *testing.B) time.Duration {
-	b.Helper()
-	if _, err := io.WriteString(br.in, "cpu\n"); err != nil {
-		b.Fatal(err)
-	}
-	ns, err := strconv.ParseInt(br.line(b, "cpu "), 10, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ns)
-}

@@ -1,24 +1,19 @@
 package compactor
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/tributary-dev/tributary/internal/benchbroker"
 	"github.com/tributary-dev/tributary/internal/gctune"
 	"github.com/tributary-dev/tributary/lake/iceberg"
 	"github.com/tributary-dev/tributary/schema"
@@ -57,8 +52,8 @@ var benchRows = func() int64 {
 func benchCompactor(b *testing.B, updates bool) {
 	b.Logf("GC percent %d (the tributary binary's default; GOGC overrides)", gctune.Apply())
 	for range b.N {
-		broker := startBroker(b)
-		brokers := broker.addrs
+		broker := benchbroker.Start(b, "")
+		brokers := broker.Addrs
 		l := iceberg.New(iceberg.Config{Warehouse: b.TempDir()})
 		t := &testing.T{}
 		s := newSource(t, brokers, itemsTable("items", 1))
@@ -83,7 +78,7 @@ func benchCompactor(b *testing.B, updates bool) {
 		end := endOffsets(b, brokers, "src.shop.items")
 
 		stopProfile := startProfile(b)
-		bcpu0 := broker.cpu(b)
+		bcpu0 := broker.CPU(b)
 		cpu0, wall0 := cpuTime(), time.Now()
 		c := New(Config{Brokers: brokers, Group: "bench", Interval: time.Second, MaxRows: 100_000, Lake: l,
 			Sources: []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}}})
@@ -94,7 +89,7 @@ func benchCompactor(b *testing.B, updates bool) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		cpu, wall := cpuTime()-cpu0, time.Since(wall0)
-		bcpu := broker.cpu(b) - bcpu0
+		bcpu := broker.CPU(b) - bcpu0
 		stopProfile()
 		cancel()
 		<-done
@@ -105,103 +100,7 @@ func benchCompactor(b *testing.B, updates bool) {
 		b.ReportMetric(float64(benchRows)/wall.Seconds(), "rows/s")
 		l.Close()
 		s.pub.Close()
-		broker.close(b)
-	}
-}
-
-// benchBrokerEnv makes the test binary serve as the benchmarks' broker
-// process (TestBenchBroker).
-const benchBrokerEnv = "TRIBUTARY_BENCH_BROKER"
-
-// TestBenchBroker is the broker process of the compactor benchmarks, run
-// by startBroker: it starts kfake, writes "brokers <addr>,...", then
-// answers each line "cpu" on stdin with "cpu <ns>", the CPU time of its
-// process, until stdin closes.
-func TestBenchBroker(t *testing.T) {
-	if os.Getenv(benchBrokerEnv) != "1" {
-		t.Skip("the broker process of the compactor benchmarks")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	fmt.Printf("brokers %s\n", strings.Join(cluster.ListenAddrs(), ","))
-	in := bufio.NewScanner(os.Stdin)
-	for in.Scan() {
-		if in.Text() == "cpu" {
-			fmt.Printf("cpu %d\n", cpuTime())
-		}
-	}
-}
-
-// benchBroker is a kfake broker in a child process.
-type benchBroker struct {
-	cmd   *exec.Cmd
-	in    io.WriteCloser
-	out   *bufio.Reader
-	addrs []string
-}
-
-// startBroker starts the benchmarks' broker process (TestBenchBroker).
-func startBroker(b *testing.B) *benchBroker {
-	self, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(self, "-test.run=^TestBenchBroker$", "-test.count=1")
-	cmd.Env = append(os.Environ(), benchBrokerEnv+"=1")
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	br := &benchBroker{cmd: cmd, in: in, out: bufio.NewReader(out)}
-	line := br.line(b, "brokers ")
-	br.addrs = strings.Split(line, ",")
-	return br
-}
-
-// line returns the next line of the broker's output that starts with
-// prefix, without the prefix.
-func (br *benchBroker) line(b *testing.B, prefix string) string {
-	for {
-		l, err := br.out.ReadString('\n')
-		if err != nil {
-			br.cmd.Process.Kill()
-			b.Fatalf("broker process: %v", err)
-		}
-		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), prefix); ok {
-			return rest
-		}
-	}
-}
-
-// cpu returns the broker process's CPU time so far.
-func (br *benchBroker) cpu(b *testing.B) time.Duration {
-	if _, err := io.WriteString(br.in, "cpu\n"); err != nil {
-		b.Fatal(err)
-	}
-	ns, err := strconv.ParseInt(br.line(b, "cpu "), 10, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ns)
-}
-
-// close stops the broker process and waits for it.
-func (br *benchBroker) close(b *testing.B) {
-	br.in.Close()
-	go io.Copy(io.Discard, br.out)
-	if err := br.cmd.Wait(); err != nil {
-		b.Errorf("broker process: %v", err)
+		broker.Close()
 	}
 }
 

@@ -1,7 +1,5 @@
-// Command benchbroker is the Kafka broker (kfake) of the MySQL reader
-// benchmark, in a process of its own: as a production reader's brokers run
-// elsewhere, and so that its CPU and heap are neither the benchmark's nor
-// the reader's. It prints "brokers <addr>,..." once listening, then
+// Command broker is the benchmarks' Kafka broker (kfake), in a process of
+// its own (see package benchbroker). It prints "brokers <addr>,..." once listening, then
 // answers each line "cpu" on stdin with "cpu <ns>", its CPU time so far,
 // and exits when stdin closes.
 package main
