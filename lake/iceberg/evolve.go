@@ -72,10 +72,10 @@ func (w *Table) lakeView(src *schema.Table) *schema.Table {
 	if src.Version >= w.lakeVersion() || w.newest == nil || w.newest.ID != src.ID {
 		return src
 	}
-	if v, ok := w.views[src]; ok {
-		return v
-	}
 	sc := w.tbl.Schema()
+	if v, ok := w.views[src]; ok && v.schemaID == sc.ID && v.newest == w.newest {
+		return v.view
+	}
 	view := *src
 	view.Columns = slices.Clone(src.Columns)
 	for _, c := range w.newest.Columns {
@@ -118,10 +118,18 @@ func (w *Table) lakeView(src *schema.Table) *schema.Table {
 		view.Key[i] = view.Columns[j].Name
 	}
 	if w.views == nil {
-		w.views = map[*schema.Table]*schema.Table{}
+		w.views = map[*schema.Table]lakeViewAt{}
 	}
-	w.views[src] = &view
+	w.views[src] = lakeViewAt{view: &view, schemaID: sc.ID, newest: w.newest}
 	return &view
+}
+
+// lakeViewAt is a lake view of an older source version, valid while the
+// lake schema and the newest version it was made against stay.
+type lakeViewAt struct {
+	view     *schema.Table
+	schemaID int
+	newest   *schema.Table
 }
 
 // syncIndex makes the key index reflect the table's current snapshot:
@@ -313,7 +321,7 @@ func (w *Table) rename(ctx context.Context, src *schema.Table) error {
 	sc := w.tbl.Schema()
 	renames := map[string]string{} // lake name -> source name
 	for _, c := range src.Columns {
-		if _, ok := sc.FindFieldByName(c.Name); ok || isMetaColumn(c.Name) || strings.HasPrefix(c.Name, retypedPrefix) {
+		if _, ok := sc.FindFieldByName(c.Name); ok || isMetaColumn(c.Name) {
 			continue
 		}
 		for _, a := range c.Aliases {

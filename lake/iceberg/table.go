@@ -54,7 +54,7 @@ type Table struct {
 	// newest is the newest source version known (Open's, or a batch's).
 	newest *schema.Table
 	// views holds the lake views of older source versions (lakeView).
-	views      map[*schema.Table]*schema.Table
+	views      map[*schema.Table]lakeViewAt
 	index      *keyIndex
 	checkpoint lake.Checkpoint
 	// props are the Parquet settings of data files whose single key
