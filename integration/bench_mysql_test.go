@@ -20,9 +20,9 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/tributary-dev/tributary/internal/benchbroker"
 	"github.com/tributary-dev/tributary/connectors/kafka"
 	"github.com/tributary-dev/tributary/integration/harness"
+	"github.com/tributary-dev/tributary/internal/benchbroker"
 )
 
 func envInt(name string, def int) int {
@@ -394,4 +394,3 @@ func execAll2(b *testing.B, m *harness.MariaDB, stmts ...string) {
 		}
 	}
 }
-
