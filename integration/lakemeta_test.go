@@ -10,6 +10,14 @@ import (
 	"github.com/tributary-dev/tributary/lake/iceberg"
 )
 
+// localLake is a lake in a local folder with the SQLite catalog, closed
+// when the test ends.
+func localLake(t *testing.T) *iceberg.Lake {
+	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger(t)})
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
 // lakeMeta is the part of an Iceberg table metadata file the tests read.
 type lakeMeta struct {
 	LastSeq int64 `json:"last-sequence-number"`

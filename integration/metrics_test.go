@@ -17,7 +17,6 @@ import (
 	"github.com/tributary-dev/tributary/connectors/postgres"
 	"github.com/tributary-dev/tributary/integration/harness"
 	"github.com/tributary-dev/tributary/lake/compactor"
-	"github.com/tributary-dev/tributary/lake/iceberg"
 	"github.com/tributary-dev/tributary/metrics"
 )
 
@@ -112,8 +111,7 @@ func TestMetrics(t *testing.T) {
 	m := harness.MariaDBT(t, harness.MariaDBOptions{})
 	p := harness.PostgresT(t, harness.PostgresOptions{})
 	k := harness.KafkaT(t, harness.KafkaOptions{})
-	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger(t)})
-	t.Cleanup(func() { l.Close() })
+	l := localLake(t)
 	execAll(t, m, shopSchema...)
 	pgExec(t, p, pgSchema...)
 	mw, pw := newWorkload(m, 11), newPGWorkload(p, 11)

@@ -163,8 +163,7 @@ func TestSlowCompactorDoesNotStopReader(t *testing.T) {
 	waitCaughtUp(t, m, k, "slow", "slow", 90*time.Second)
 
 	// A slow compactor catches up while the workload goes on.
-	l := iceberg.New(iceberg.Config{Warehouse: t.TempDir(), Logger: testLogger(t)})
-	t.Cleanup(func() { l.Close() })
+	l := localLake(t)
 	c := compactor.New(compactor.Config{Brokers: k.Addrs, Group: "slow", Interval: 300 * time.Millisecond, MaxRows: 500,
 		MaintainEvery: time.Hour, Lake: slowLake{l, time.Second}, Logger: testLogger(t), Sources: []compactor.SourceConfig{{TopicPrefix: "slow"}}})
 	cctx, cancel := context.WithCancel(ctx)

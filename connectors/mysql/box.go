@@ -43,34 +43,23 @@ func boxed(typ, data unsafe.Pointer) any {
 }
 
 // str returns s as an interface value.
-func (b *boxer) str(s string) any {
-	if len(b.strs) == 0 {
-		b.strs = make([]string, boxChunk)
-	}
-	p := &b.strs[0]
-	*p = s
-	b.strs = b.strs[1:]
-	return boxed(stringType, unsafe.Pointer(p))
-}
+func (b *boxer) str(s string) any { return slabBox(&b.strs, stringType, s) }
 
 // i64 returns v as an interface value.
-func (b *boxer) i64(v int64) any {
-	if len(b.i64s) == 0 {
-		b.i64s = make([]int64, boxChunk)
-	}
-	p := &b.i64s[0]
-	*p = v
-	b.i64s = b.i64s[1:]
-	return boxed(int64Type, unsafe.Pointer(p))
-}
+func (b *boxer) i64(v int64) any { return slabBox(&b.i64s, int64Type, v) }
 
 // u64 returns v as an interface value.
-func (b *boxer) u64(v uint64) any {
-	if len(b.u64s) == 0 {
-		b.u64s = make([]uint64, boxChunk)
+func (b *boxer) u64(v uint64) any { return slabBox(&b.u64s, uint64Type, v) }
+
+// slabBox stores v in the next free element of *slab (a new slab of
+// boxChunk elements when it is used up) and returns it as an interface
+// value of type typ, which must be T's.
+func slabBox[T any](slab *[]T, typ unsafe.Pointer, v T) any {
+	if len(*slab) == 0 {
+		*slab = make([]T, boxChunk)
 	}
-	p := &b.u64s[0]
+	p := &(*slab)[0]
 	*p = v
-	b.u64s = b.u64s[1:]
-	return boxed(uint64Type, unsafe.Pointer(p))
+	*slab = (*slab)[1:]
+	return boxed(typ, unsafe.Pointer(p))
 }
