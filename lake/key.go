@@ -2,6 +2,7 @@ package lake
 
 import (
 	"fmt"
+	"hash/maphash"
 
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -37,4 +38,26 @@ func AppendKey(b []byte, t *schema.Table, img []any) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// KeyHash is a 128-bit hash of a key's encoding (KeyOf), under two random
+// seeds chosen per process: what coalescing and the lake's key index hold
+// instead of keys, 16 bytes without pointers (which the garbage collector
+// does not scan) that hash and compare faster than strings. Two keys of
+// one table share a hash with probability about n²/2^129 for n keys: nil
+// in practice (for a trillion keys, about one in 10^14); the seeds are
+// secret, so inputs cannot be chosen to collide. Hashes are not stable
+// across processes: never store one.
+type KeyHash [2]uint64
+
+var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// HashKey hashes a key's encoding.
+func HashKey(k string) KeyHash {
+	return KeyHash{maphash.String(keySeeds[0], k), maphash.String(keySeeds[1], k)}
+}
+
+// HashKeyBytes is HashKey of a key's encoding in a byte slice.
+func HashKeyBytes(k []byte) KeyHash {
+	return KeyHash{maphash.Bytes(keySeeds[0], k), maphash.Bytes(keySeeds[1], k)}
 }

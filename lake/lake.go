@@ -20,6 +20,9 @@ import (
 type Change struct {
 	// Key is the key's encoding by KeyOf.
 	Key string
+	// Hash is HashKey(Key), or zero when the producer of the change left
+	// it to KeyHash.
+	Hash KeyHash
 	// Delete is true when the row must be gone after the batch.
 	Delete bool
 	// Row is the row's new image, aligned with Batch.Table.Columns; nil
@@ -33,6 +36,15 @@ type Change struct {
 	Unchanged []bool
 	// Meta describes where the change comes from.
 	Meta RowMeta
+}
+
+// KeyHash returns HashKey(c.Key), computed once by whoever made the
+// change when c.Hash is set.
+func (c *Change) KeyHash() KeyHash {
+	if c.Hash != (KeyHash{}) {
+		return c.Hash
+	}
+	return HashKey(c.Key)
 }
 
 // RowMeta is written into the lake's metadata columns.

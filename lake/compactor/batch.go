@@ -3,6 +3,7 @@ package compactor
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tributary-dev/tributary/lake"
@@ -15,10 +16,12 @@ type accumulator struct {
 	table *schema.Table // the schema version of every pending row
 	// chunks hold one change per key, in the order keys first came, in
 	// chunks that never move (a growing slice would copy them all); at
-	// maps each key to its change's number.
+	// maps each key's hash to its change's number. The chunks are reused
+	// by the next batch once a batch is committed.
 	chunks   [][]lake.Change
 	n        int
-	at       map[string]int
+	at       map[lake.KeyHash]int
+	keyBuf   []byte // the key being encoded
 	truncate bool
 	// resync is a resync marker to commit on its own (worker.passBarrier).
 	resync  lake.Resync
@@ -48,6 +51,13 @@ func (a *accumulator) reset() {
 		clear(at) // keeps the map's buckets for the next batch
 	} else {
 		at = nil
+	}
+	if len(a.chunks) == 1 {
+		// A batch that fit one chunk leaves it to the next batch of any
+		// table (several chunks are dropped: the next batch's first
+		// chunk holds them all).
+		clear(a.chunks[0]) // its rows are no longer referenced
+		chunkPool.Put(a.chunks[0][:0])
 	}
 	a.chunks, a.n, a.at, a.truncate, a.records, a.first, a.replaced = nil, 0, at, false, 0, time.Time{}, nil
 	a.resync = lake.ResyncNone
@@ -80,34 +90,61 @@ func (a *accumulator) change(i int) *lake.Change {
 	panic("accumulator: no change " + fmt.Sprint(i))
 }
 
-// set makes ch the pending change of its key.
-func (a *accumulator) set(ch lake.Change) {
-	if i, ok := a.at[ch.Key]; ok {
-		*a.change(i) = ch
+// set makes ch the pending change of its key: it replaces prev, the key's
+// pending change (from key), or is added when prev is nil.
+func (a *accumulator) set(ch lake.Change, prev *lake.Change) {
+	if prev != nil {
+		*prev = ch
 		return
 	}
 	if a.at == nil {
-		a.at = make(map[string]int, min(a.size, maxChunk))
+		a.at = make(map[lake.KeyHash]int, min(a.size, maxChunk))
 	}
 	last := len(a.chunks) - 1
 	if last < 0 || len(a.chunks[last]) == cap(a.chunks[last]) {
 		// The first chunk holds as many keys as the last batch had; each
 		// next one as many as those before it.
-		size := min(max(a.size, a.n, minChunk), maxChunk)
-		a.chunks = append(a.chunks, make([]lake.Change, 0, size))
+		a.chunks = append(a.chunks, newChunk(min(max(a.size, a.n, minChunk), maxChunk)))
 		last++
 	}
-	a.at[ch.Key] = a.n
+	a.at[ch.Hash] = a.n
 	a.chunks[last] = append(a.chunks[last], ch)
 	a.n++
 }
 
+// chunkPool holds emptied chunks of committed batches ([]lake.Change).
+// Unused, they are freed by the garbage collector's second cycle.
+var chunkPool sync.Pool
+
+// newChunk returns an empty chunk with room for size changes, or about.
+func newChunk(size int) []lake.Change {
+	if c, ok := chunkPool.Get().([]lake.Change); ok && cap(c) >= size && cap(c) <= 2*size {
+		return c
+	}
+	return make([]lake.Change, 0, size)
+}
+
 // pending returns the pending change of a key, or nil.
-func (a *accumulator) pending(key string) *lake.Change {
-	if i, ok := a.at[key]; ok {
+func (a *accumulator) pending(h lake.KeyHash) *lake.Change {
+	if i, ok := a.at[h]; ok {
 		return a.change(i)
 	}
 	return nil
+}
+
+// key returns the key of a row, its hash, and its pending change (nil when
+// it has none, then the key string is made; a pending change's is reused).
+// The pending change stays where it is until the batch is committed.
+func (a *accumulator) key(t *schema.Table, img []any) (string, lake.KeyHash, *lake.Change, error) {
+	var err error
+	if a.keyBuf, err = lake.AppendKey(a.keyBuf[:0], t, img); err != nil {
+		return "", lake.KeyHash{}, nil, err
+	}
+	h := lake.HashKeyBytes(a.keyBuf)
+	if prev := a.pending(h); prev != nil {
+		return prev.Key, h, prev, nil
+	}
+	return string(a.keyBuf), h, nil, nil
 }
 
 // add folds one decoded change in. t is the schema version the envelope
@@ -117,17 +154,17 @@ func (a *accumulator) add(env *schema.Envelope, t *schema.Table, meta lake.RowMe
 	a.table = t
 	switch env.Op {
 	case schema.OpDelete:
-		key, err := lake.KeyOf(t, env.Before)
+		key, h, prev, err := a.key(t, env.Before)
 		if err != nil {
 			return err
 		}
-		if prev := a.pending(key); prev != nil && !prev.Delete && meta.Position != "" {
+		if prev != nil && !prev.Delete && meta.Position != "" {
 			if a.replaced == nil {
 				a.replaced = map[string]lake.Change{}
 			}
 			a.replaced[meta.Position] = *prev
 		}
-		a.set(lake.Change{Key: key, Delete: true, Meta: meta})
+		a.set(lake.Change{Key: key, Hash: h, Delete: true, Meta: meta}, prev)
 		return nil
 	case schema.OpCreate, schema.OpRead, schema.OpUpdate:
 	default:
@@ -136,17 +173,17 @@ func (a *accumulator) add(env *schema.Envelope, t *schema.Table, meta lake.RowMe
 	if env.After == nil {
 		return fmt.Errorf("op %s has no after image", env.Op)
 	}
-	key, err := lake.KeyOf(t, env.After)
+	key, h, prev, err := a.key(t, env.After)
 	if err != nil {
 		return err
 	}
 	if env.Op == schema.OpUpdate && env.Before != nil {
 		// A key change inside one update: the old key goes away.
-		if old, err := lake.KeyOf(t, env.Before); err == nil && old != key {
-			a.set(lake.Change{Key: old, Delete: true, Meta: meta})
+		if old, oh, oldPrev, err := a.key(t, env.Before); err == nil && oh != h {
+			a.set(lake.Change{Key: old, Hash: oh, Delete: true, Meta: meta}, oldPrev)
 		}
 	}
-	ch := lake.Change{Key: key, Row: env.After, Meta: meta}
+	ch := lake.Change{Key: key, Hash: h, Row: env.After, Meta: meta}
 	if len(env.Unchanged) > 0 {
 		ch.Unchanged = make([]bool, len(t.Columns))
 		for _, name := range env.Unchanged {
@@ -156,12 +193,12 @@ func (a *accumulator) add(env *schema.Envelope, t *schema.Table, meta lake.RowMe
 		}
 		// A pending row of this batch has the newest values; the lake
 		// row fills the rest when the batch is applied.
-		if prev := a.pending(key); prev != nil && !prev.Delete {
+		if prev != nil && !prev.Delete {
 			fillFrom(&ch, prev)
 		}
 		a.fillReplaced(&ch)
 	}
-	a.set(ch)
+	a.set(ch, prev)
 	return nil
 }
 
@@ -191,9 +228,9 @@ func (a *accumulator) fillReplaced(ch *lake.Change) {
 // batch returns the pending changes as a lake batch.
 func (a *accumulator) batch(cp lake.Checkpoint) *lake.Batch {
 	var changes []lake.Change
-	switch len(a.chunks) {
-	case 0:
-	case 1:
+	switch {
+	case a.n == 0:
+	case len(a.chunks[0]) == a.n:
 		changes = a.chunks[0]
 	default:
 		changes = make([]lake.Change, 0, a.n)

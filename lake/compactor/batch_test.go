@@ -9,13 +9,13 @@ import (
 )
 
 // TestAccumulator folds more keys than one chunk holds, with updates,
-// deletes and key changes of keys in earlier chunks, over two batches
-// (the second sized by the first), and compares each batch with a map of
-// the last change per key.
+// deletes and key changes of keys in earlier chunks, over three batches
+// (the second sized by the first, the third in the second's reused
+// chunk), and compares each batch with a map of the last change per key.
 func TestAccumulator(t *testing.T) {
 	tbl := itemsTable("items", 1)
 	var a accumulator
-	for round := range 2 {
+	for round := range 3 {
 		want := map[string]lake.Change{}
 		add := func(op schema.Op, before, after []any, pos string) {
 			t.Helper()
@@ -58,6 +58,9 @@ func TestAccumulator(t *testing.T) {
 			w, ok := want[ch.Key]
 			if !ok || seen[ch.Key] || w.Delete != ch.Delete || (!ch.Delete && ch.Row[1] != w.Row[1]) {
 				t.Fatalf("round %d: change %+v, want %+v (seen %v)", round, ch, w, seen[ch.Key])
+			}
+			if ch.Hash != lake.HashKey(ch.Key) {
+				t.Fatalf("round %d: change of key %s has hash %x", round, ch.Key, ch.Hash)
 			}
 			seen[ch.Key] = true
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -34,26 +33,8 @@ type dataFile struct {
 	removed bool
 }
 
-// keyHash is a 128-bit hash of a key's encoding (lake.KeyOf), under two
-// random seeds chosen per process: the key index holds hashes, not keys,
-// so it hashes 16 bytes without pointers (which the garbage collector
-// does not scan) instead of strings. Two keys of one table share a hash
-// with probability about n²/2^129 for n keys: nil in practice (for a
-// trillion keys, about one in 10^14); the seeds are secret, so inputs
-// cannot be chosen to collide.
-type keyHash [2]uint64
-
-var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-
-// hashKey hashes a key's encoding.
-func hashKey(k string) keyHash {
-	return keyHash{maphash.String(keySeeds[0], k), maphash.String(keySeeds[1], k)}
-}
-
-// hashKeyBytes is hashKey of a key's encoding in a byte slice.
-func hashKeyBytes(k []byte) keyHash {
-	return keyHash{maphash.Bytes(keySeeds[0], k), maphash.Bytes(keySeeds[1], k)}
-}
+// keyHash is lake.KeyHash: the key index holds hashes of keys.
+type keyHash = lake.KeyHash
 
 // keyIndex maps each live row's key (lake.KeyOf, hashed) to its location:
 // file number and row position. It costs about 40 bytes per live row.
@@ -516,7 +497,7 @@ func (kr *keyReader) read(ctx context.Context, fs icebergio.IO, path string, fn 
 		if buf, err = lake.AppendKey(buf[:0], kr.keyTable, img); err != nil {
 			return fmt.Errorf("%s row %d: %w", path, pos, err)
 		}
-		return fn(pos, hashKeyBytes(buf))
+		return fn(pos, lake.HashKeyBytes(buf))
 	})
 }
 

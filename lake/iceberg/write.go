@@ -78,7 +78,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 	for i := range b.Changes {
 		ch := &b.Changes[i]
 		if !b.Truncate {
-			if l, ok := ix.keys[hashKey(ch.Key)]; ok {
+			if l, ok := ix.keys[ch.KeyHash()]; ok {
 				f, pos := splitLoc(l)
 				p.deletes[f] = append(p.deletes[f], pos)
 				p.ndelete++
@@ -88,7 +88,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 			}
 		}
 		if ch.Delete {
-			p.gone = append(p.gone, hashKey(ch.Key))
+			p.gone = append(p.gone, ch.KeyHash())
 			continue
 		}
 		if len(ch.Row) != len(b.Table.Columns) {
@@ -203,7 +203,7 @@ func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *ar
 	}
 	keys := make([]keyHash, len(changes))
 	for i, ch := range changes {
-		keys[i] = hashKey(ch.Key)
+		keys[i] = ch.KeyHash()
 	}
 	return writtenData{df: df, keys: keys}, nil
 }
@@ -219,6 +219,7 @@ func buildRecord(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, chang
 		b := rb.Field(fi)
 		b.Reserve(len(changes))
 		cols[fi] = newColumnAppender(b, f, src, ingested)
+		cols[fi].reserveData(changes)
 	}
 	// Row by row: each change is read once, while the builders' ends
 	// stay in cache.
@@ -318,6 +319,33 @@ func newColumnAppender(b array.Builder, f iceberg.NestedField, src *schema.Table
 		a.kind, a.bl = appendBool, b
 	}
 	return a
+}
+
+// reserveData makes room in a text column's builder for the bytes of the
+// changes' values, which it would otherwise find by growing its buffer
+// again and again (copying it each time).
+func (a *columnAppender) reserveData(changes []*lake.Change) {
+	if a.str == nil {
+		return
+	}
+	n := 0
+	switch a.kind {
+	case appendPosition:
+		for _, ch := range changes {
+			n += len(ch.Meta.Position)
+		}
+	case appendOp:
+		n = len(changes)
+	case appendString:
+		for _, ch := range changes {
+			if x, ok := ch.Row[a.ci].(string); ok {
+				n += len(x)
+			}
+		}
+	default:
+		return
+	}
+	a.str.ReserveData(n)
 }
 
 // opNames are the op column's values.
