@@ -45,19 +45,20 @@ func AppendKey(b []byte, t *schema.Table, img []any) ([]byte, error) {
 // instead of keys, 16 bytes without pointers (which the garbage collector
 // does not scan) that hash and compare faster than strings. Two keys of
 // one table share a hash with probability about n²/2^129 for n keys: nil
-// in practice (for a trillion keys, about one in 10^14); the seeds are
+// in practice (for a trillion keys, about one in 10^13, with the bit HashKey sets); the seeds are
 // secret, so inputs cannot be chosen to collide. Hashes are not stable
 // across processes: never store one.
 type KeyHash [2]uint64
 
 var keySeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
 
-// HashKey hashes a key's encoding.
+// HashKey hashes a key's encoding. The hash is never zero (its last bit
+// is set), so tables may mark empty slots with zero.
 func HashKey(k string) KeyHash {
-	return KeyHash{maphash.String(keySeeds[0], k), maphash.String(keySeeds[1], k)}
+	return KeyHash{maphash.String(keySeeds[0], k), maphash.String(keySeeds[1], k) | 1}
 }
 
 // HashKeyBytes is HashKey of a key's encoding in a byte slice.
 func HashKeyBytes(k []byte) KeyHash {
-	return KeyHash{maphash.Bytes(keySeeds[0], k), maphash.Bytes(keySeeds[1], k)}
+	return KeyHash{maphash.Bytes(keySeeds[0], k), maphash.Bytes(keySeeds[1], k) | 1}
 }

@@ -46,7 +46,7 @@ func (w *Table) rewriteTouched(ctx context.Context, p *plan) (*cowFiles, error) 
 			gone[f][pos] = true
 		}
 	}
-	for key, l := range ix.keys {
+	for key, l := range ix.keys.All() {
 		f, pos := splitLoc(l)
 		if g, ok := gone[f]; ok && !g[pos] {
 			rw.live[f] = append(rw.live[f], liveRow{pos, key})
@@ -88,9 +88,7 @@ func (w *Table) replaced(c *cowFiles) error {
 		if err != nil {
 			return err
 		}
-		for pos, k := range a.keys {
-			w.index.keys[k] = loc(n, int64(pos))
-		}
+		w.index.setKeys(n, a.keys)
 	}
 	return nil
 }

@@ -152,7 +152,7 @@ func (w *Table) syncIndex(ctx context.Context) error {
 		start, from := time.Now(), w.index.snapshot
 		n, err := w.index.refresh(ctx, w.tbl, kr)
 		if err == nil {
-			w.log.Info("key index refreshed", "snapshots", n, "from_snapshot", from, "rows", len(w.index.keys), "files", len(w.index.files), "took", time.Since(start).Round(time.Millisecond))
+			w.log.Info("key index refreshed", "snapshots", n, "from_snapshot", from, "rows", w.index.keys.Len(), "files", len(w.index.files), "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
 		if !errors.Is(err, errRebuild) {
@@ -168,7 +168,7 @@ func (w *Table) syncIndex(ctx context.Context) error {
 		return fmt.Errorf("table %s: build key index: %w", w.name(), err)
 	}
 	w.index = ix
-	w.log.Info("key index built", "rows", len(ix.keys), "files", len(ix.files), "took", time.Since(start).Round(time.Millisecond))
+	w.log.Info("key index built", "rows", ix.keys.Len(), "files", len(ix.files), "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

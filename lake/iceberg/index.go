@@ -37,9 +37,9 @@ type dataFile struct {
 type keyHash = lake.KeyHash
 
 // keyIndex maps each live row's key (lake.KeyOf, hashed) to its location:
-// file number and row position. It costs about 40 bytes per live row.
+// file number and row position. It costs 32 to 64 bytes per live row.
 type keyIndex struct {
-	keys   map[keyHash]uint64
+	keys   keyTable
 	files  []*dataFile
 	byPath map[string]int
 	// deleted maps the source position of recent delete changes to the
@@ -66,7 +66,16 @@ func (ix *keyIndex) deletedAt(pos string) (uint64, bool) {
 }
 
 func newKeyIndex() *keyIndex {
-	return &keyIndex{keys: map[keyHash]uint64{}, byPath: map[string]int{}}
+	return &keyIndex{byPath: map[string]int{}}
+}
+
+// setKeys records the keys of data file n, in row order.
+func (ix *keyIndex) setKeys(n int, keys []keyHash) {
+	slots := make([]keySlot, len(keys))
+	for pos, k := range keys {
+		slots[pos] = keySlot{k, loc(n, int64(pos))}
+	}
+	ix.keys.setAll(slots)
 }
 
 func loc(file int, pos int64) uint64 { return uint64(file)<<posBits | uint64(pos) }
@@ -265,12 +274,13 @@ func (ix *keyIndex) addDataFiles(files []iceberg.DataFile, rows [][]keyAt, delet
 		if err != nil {
 			return err
 		}
+		ix.keys.reserve(len(rows[i]))
 		for _, r := range rows[i] {
-			if old, dup := ix.keys[r.key]; dup {
+			if old, dup := ix.keys.Get(r.key); dup {
 				of, op := splitLoc(old)
 				return fmt.Errorf("a key is live twice: %s row %d and %s row %d", ix.files[of].path, op, f.path, r.pos)
 			}
-			ix.keys[r.key] = loc(n, r.pos)
+			ix.keys.Set(r.key, loc(n, r.pos))
 		}
 	}
 	return nil
@@ -433,11 +443,10 @@ func (ix *keyIndex) replay(ch *snapshotChanges) error {
 		}
 	}
 	if len(gone) > 0 {
-		for k, l := range ix.keys {
-			if f, _ := splitLoc(l); gone[f] {
-				delete(ix.keys, k)
-			}
-		}
+		ix.keys.DeleteFunc(func(_ keyHash, l uint64) bool {
+			f, _ := splitLoc(l)
+			return gone[f]
+		})
 		ix.deleted = nil // rows deleted earlier may live in files now gone
 	}
 	// A removed delete file must only point into removed files, or its
@@ -467,14 +476,14 @@ func (ix *keyIndex) dropPositions(deleted map[string][]int64) {
 	if len(targets) == 0 {
 		return
 	}
-	for k, l := range ix.keys {
+	ix.keys.DeleteFunc(func(_ keyHash, l uint64) bool {
 		f, pos := splitLoc(l)
 		if dels, ok := targets[f]; ok {
-			if _, found := slices.BinarySearch(dels, pos); found {
-				delete(ix.keys, k)
-			}
+			_, found := slices.BinarySearch(dels, pos)
+			return found
 		}
-	}
+		return false
+	})
 }
 
 // read calls fn with the position and key of every row of a data file.

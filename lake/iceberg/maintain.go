@@ -149,7 +149,7 @@ func (w *Table) planRewrite(ctx context.Context) (*rewrite, error) {
 	}
 	ix := w.index
 	live := map[int]int64{}
-	for _, l := range ix.keys {
+	for _, l := range ix.keys.All() {
 		f, _ := splitLoc(l)
 		live[f]++
 	}
@@ -190,7 +190,7 @@ func (w *Table) planRewrite(ctx context.Context) (*rewrite, error) {
 	if len(rw.files) == 0 {
 		return rw, nil
 	}
-	for key, l := range ix.keys {
+	for key, l := range ix.keys.All() {
 		if f, pos := splitLoc(l); chosen[ix.files[f].path] {
 			rw.live[f] = append(rw.live[f], liveRow{pos, key})
 		}
@@ -282,9 +282,7 @@ func (w *Table) applyRewrite(ctx context.Context, rw *rewrite, st *lake.Maintain
 			w.broken = err
 			return err
 		}
-		for pos, k := range a.keys {
-			w.index.keys[k] = loc(n, int64(pos))
-		}
+		w.index.setKeys(n, a.keys)
 	}
 	// Rows deleted before the rewrite may live in files now gone.
 	w.index.deleted = nil

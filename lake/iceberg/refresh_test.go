@@ -16,8 +16,8 @@ import (
 
 // indexView is a key index as key hash -> (data file path, row position).
 func indexView(ix *keyIndex) map[keyHash]string {
-	out := make(map[keyHash]string, len(ix.keys))
-	for k, l := range ix.keys {
+	out := make(map[keyHash]string, ix.keys.Len())
+	for k, l := range ix.keys.All() {
 		f, pos := splitLoc(l)
 		out[k] = fmt.Sprintf("%s#%d", ix.files[f].path, pos)
 	}

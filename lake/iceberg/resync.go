@@ -45,7 +45,7 @@ func (w *Table) planResyncEnd(ctx context.Context, p *plan) error {
 	if len(old) == 0 {
 		return nil
 	}
-	for k, l := range w.index.keys {
+	for k, l := range w.index.keys.All() {
 		f, pos := splitLoc(l)
 		if old[f] {
 			p.deletes[f] = append(p.deletes[f], pos)

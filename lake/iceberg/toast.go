@@ -29,7 +29,7 @@ func (w *Table) fillUnchanged(ctx context.Context, src *schema.Table, changes []
 			}
 		}
 		if !ok {
-			l, ok = w.index.keys[ch.KeyHash()]
+			l, ok = w.index.keys.Get(ch.KeyHash())
 		}
 		if !ok {
 			w.log.Warn("change leaves columns unchanged but the lake has no row for its key; they stay NULL", "key", ch.Key)

@@ -63,8 +63,12 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 		}
 		return p, nil
 	}
+	hashes := make([]keyHash, len(b.Changes))
+	for i := range b.Changes {
+		hashes[i] = b.Changes[i].KeyHash()
+	}
 	if b.Truncate {
-		for _, l := range ix.keys {
+		for _, l := range ix.keys.All() {
 			f, pos := splitLoc(l)
 			p.deletes[f] = append(p.deletes[f], pos)
 			p.ndelete++
@@ -74,21 +78,22 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !b.Truncate {
+		// The live rows the changes replace or delete.
+		ix.keys.lookupAll(hashes, func(i int, l uint64) {
+			f, pos := splitLoc(l)
+			p.deletes[f] = append(p.deletes[f], pos)
+			p.ndelete++
+			if ch := &b.Changes[i]; ch.Delete && ch.Meta.Position != "" {
+				p.deletedAt[ch.Meta.Position] = l
+			}
+		})
+	}
 	var toast []*lake.Change
 	for i := range b.Changes {
 		ch := &b.Changes[i]
-		if !b.Truncate {
-			if l, ok := ix.keys[ch.KeyHash()]; ok {
-				f, pos := splitLoc(l)
-				p.deletes[f] = append(p.deletes[f], pos)
-				p.ndelete++
-				if ch.Delete && ch.Meta.Position != "" {
-					p.deletedAt[ch.Meta.Position] = l
-				}
-			}
-		}
 		if ch.Delete {
-			p.gone = append(p.gone, ch.KeyHash())
+			p.gone = append(p.gone, hashes[i])
 			continue
 		}
 		if len(ch.Row) != len(b.Table.Columns) {
@@ -520,22 +525,25 @@ func (w *Table) updateIndex(p *plan, files *writtenFiles, snap int64) error {
 		ix.files[f].deleted += int64(len(pos))
 	}
 	if p.truncate {
-		clear(ix.keys)
+		ix.keys.Clear()
 	}
 	if len(p.deletedAt) > 0 {
 		ix.deleted = append([]map[string]uint64{p.deletedAt}, ix.deleted[:min(len(ix.deleted), keepDeleted-1)]...)
 	}
-	for _, k := range p.gone {
-		delete(ix.keys, k)
-	}
+	ix.keys.deleteAll(p.gone)
+	var slots []keySlot
 	for _, d := range files.data {
 		n, err := ix.addFile(&dataFile{path: d.df.FilePath(), partition: d.df.Partition(), specID: int(d.df.SpecID()), rows: d.df.Count(), df: d.df})
 		if err != nil {
 			return err
 		}
+		if slots == nil {
+			slots = make([]keySlot, 0, p.rows)
+		}
 		for pos, k := range d.keys {
-			ix.keys[k] = loc(n, int64(pos))
+			slots = append(slots, keySlot{k, loc(n, int64(pos))})
 		}
 	}
+	ix.keys.setAll(slots) // all at once: one walk over the table
 	return nil
 }
