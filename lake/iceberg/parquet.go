@@ -153,6 +153,7 @@ func writerProps(distinct ...string) *parquet.WriterProperties {
 		parquet.WithCompressionLevel(1),
 		parquet.WithStats(true),
 		parquet.WithMaxRowGroupLength(128 << 10),
+		parquet.WithAllocator(arrowPool),
 		parquet.WithDictionaryFor(ColPosition, false),
 	}
 	for _, c := range distinct {
@@ -183,6 +184,9 @@ func (w *Table) dataProps(src *schema.Table) *parquet.WriterProperties {
 	return w.props
 }
 
+// arrowWriterProps are pqarrow's defaults with the pooled allocator.
+var arrowWriterProps = pqarrow.NewArrowWriterProperties(pqarrow.WithAllocator(arrowPool))
+
 // writeParquet writes one record batch as a Parquet file at path and
 // returns its footer and size.
 func writeParquet(fs icebergio.WriteFileIO, path string, rec arrow.RecordBatch, props *parquet.WriterProperties) (*metadata.FileMetaData, int64, error) {
@@ -191,7 +195,7 @@ func writeParquet(fs icebergio.WriteFileIO, path string, rec arrow.RecordBatch, 
 		return nil, 0, fmt.Errorf("create %s: %w", path, err)
 	}
 	cw := &countingWriter{w: out}
-	fw, err := pqarrow.NewFileWriter(rec.Schema(), cw, props, pqarrow.DefaultWriterProps())
+	fw, err := pqarrow.NewFileWriter(rec.Schema(), cw, props, arrowWriterProps)
 	if err != nil {
 		out.Close()
 		return nil, 0, fmt.Errorf("write %s: %w", path, err)

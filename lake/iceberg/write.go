@@ -11,7 +11,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -217,7 +216,7 @@ func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *ar
 // (null for a lake column the source no longer has), then the metadata
 // columns.
 func buildRecord(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, changes []*lake.Change, ingested time.Time) (arrow.RecordBatch, error) {
-	rb := array.NewRecordBuilder(memory.DefaultAllocator, asc)
+	rb := array.NewRecordBuilder(arrowPool, asc)
 	defer rb.Release()
 	cols := make([]columnAppender, len(sc.Fields()))
 	for fi, f := range sc.Fields() {
@@ -461,7 +460,7 @@ func (w *Table) writeDeletes(wfs icebergio.WriteFileIO, p *plan) ([]iceberg.Data
 	for _, k := range slices.Sorted(maps.Keys(parts)) {
 		pt := parts[k]
 		slices.SortFunc(pt.files, func(a, b int) int { return strings.Compare(w.index.files[a].path, w.index.files[b].path) })
-		rb := array.NewRecordBuilder(memory.DefaultAllocator, asc)
+		rb := array.NewRecordBuilder(arrowPool, asc)
 		paths, positions := rb.Field(0).(*array.StringBuilder), rb.Field(1).(*array.Int64Builder)
 		for _, f := range pt.files {
 			pos := p.deletes[f]
