@@ -404,15 +404,22 @@ func itBinlog(t *testing.T, ctx context.Context, m *harness.MariaDB, conn *clien
 	charsets := itCollations(t, conn)
 	charsetOf := func(id uint64) (string, bool) { s, ok := charsets[id]; return s, ok }
 	// The rowDecoder's images of each rows event; the syncer parses ahead
-	// of the loop below, on its own goroutine.
+	// of the loop below, on its own goroutine. Both map the same table map
+	// event, whose methods fill caches as they go (EnumStrValueString): mu
+	// keeps them apart (the reader maps table maps on one goroutine).
 	var mu sync.Mutex
 	fast := map[*replication.RowsEvent][][]any{}
+	mapColumns := func(e *replication.TableMapEvent) ([]column, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return columnsFromTableMap(e, charsetOf)
+	}
 	decodeFunc := func(e *replication.RowsEvent, data []byte) error {
 		p, err := e.DecodeHeader(data)
 		if err != nil {
 			return err
 		}
-		if cols, err := columnsFromTableMap(e.Table, charsetOf); err == nil && string(e.Table.Table) == "types" {
+		if cols, err := mapColumns(e.Table); err == nil && string(e.Table.Table) == "types" {
 			d := newRowDecoder(e.Table, cols)
 			if d == nil {
 				t.Errorf("no rowDecoder for the types table")
@@ -445,7 +452,7 @@ func itBinlog(t *testing.T, ctx context.Context, m *harness.MariaDB, conn *clien
 		}
 		switch e := ev.Event.(type) {
 		case *replication.TableMapEvent:
-			if cols, err = columnsFromTableMap(e, charsetOf); err != nil {
+			if cols, err = mapColumns(e); err != nil {
 				t.Fatal(err)
 			}
 			for i := range info {
