@@ -95,7 +95,7 @@ func (w *Table) Maintain(ctx context.Context) (lake.MaintainStats, error) {
 		if err != nil {
 			return st, err
 		}
-		if len(rw.files) > 0 {
+		if len(rw.files) > 0 || len(rw.deletes) > 0 {
 			if err := w.applyRewrite(ctx, rw, &st); err != nil {
 				return st, err
 			}
@@ -187,8 +187,12 @@ func (w *Table) planRewrite(ctx context.Context) (*rewrite, error) {
 			chosen[ix.files[n].path] = true
 		}
 	}
-	if len(rw.files) == 0 {
-		return rw, nil
+	liveFiles := map[string]bool{}
+	for _, task := range tasks {
+		liveFiles[task.File.FilePath()] = true
+	}
+	if rw.deletes, err = w.uselessDeletes(ctx, liveFiles, chosen); err != nil || len(rw.files) == 0 {
+		return rw, err
 	}
 	for key, l := range ix.keys.All() {
 		if f, pos := splitLoc(l); chosen[ix.files[f].path] {
@@ -198,34 +202,57 @@ func (w *Table) planRewrite(ctx context.Context) (*rewrite, error) {
 	for _, rows := range rw.live {
 		slices.SortFunc(rows, func(a, b liveRow) int { return int(a.pos - b.pos) })
 	}
-	rw.deletes, err = w.uselessDeletes(ctx, tasks, chosen)
-	return rw, err
+	return rw, nil
 }
 
-// uselessDeletes returns the position delete files whose every row points
-// into a file being rewritten.
-func (w *Table) uselessDeletes(ctx context.Context, tasks []table.FileScanTask, chosen map[string]bool) ([]iceberg.DataFile, error) {
+// uselessDeletes returns the live position delete files of the current
+// snapshot whose every row points into a data file being rewritten
+// (chosen) or no longer live: those of files a rewrite or a copy-on-write
+// commit replaced while the delete file also pointed elsewhere, which no
+// rewrite would ever choose all at once.
+func (w *Table) uselessDeletes(ctx context.Context, live, chosen map[string]bool) ([]iceberg.DataFile, error) {
 	fs, err := w.tbl.FS(ctx)
 	if err != nil {
 		return nil, err
 	}
+	manifests, err := w.tbl.CurrentSnapshot().Manifests(fs)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: read manifest list: %w", w.name(), err)
+	}
 	seen := map[string]bool{}
 	var out []iceberg.DataFile
-	for _, task := range tasks {
-		for _, d := range task.DeleteFiles {
-			if seen[d.FilePath()] {
+	for _, m := range manifests {
+		if m.ManifestContent() != iceberg.ManifestContentDeletes {
+			continue
+		}
+		entries, err := m.FetchEntries(fs, true)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: read manifest %s: %w", w.name(), m.FilePath(), err)
+		}
+		for _, e := range entries {
+			d := e.DataFile()
+			if d.ContentType() != iceberg.EntryContentPosDeletes || seen[d.FilePath()] {
 				continue
 			}
 			seen[d.FilePath()] = true
-			targets := map[string][]int64{}
-			if err := readPositionDeletes(ctx, fs, d.FilePath(), targets); err != nil {
-				return nil, err
+			targets, ok := w.deleteTargets[d.FilePath()]
+			if !ok {
+				byPath := map[string][]int64{}
+				if err := readPositionDeletes(ctx, fs, d.FilePath(), byPath); err != nil {
+					return nil, err
+				}
+				targets = slices.Sorted(maps.Keys(byPath))
 			}
-			if !slices.ContainsFunc(slices.Collect(maps.Keys(targets)), func(p string) bool { return !chosen[p] }) {
+			if !slices.ContainsFunc(targets, func(p string) bool { return live[p] && !chosen[p] }) {
 				out = append(out, d)
 			}
+			if w.deleteTargets == nil {
+				w.deleteTargets = map[string][]string{}
+			}
+			w.deleteTargets[d.FilePath()] = targets
 		}
 	}
+	maps.DeleteFunc(w.deleteTargets, func(p string, _ []string) bool { return !seen[p] })
 	return out, nil
 }
 

@@ -173,3 +173,51 @@ func TestRemoveOrphans(t *testing.T) {
 	f.apply(tbl, f.batch(upsert(s, row(3, "reopened", nil, 0, nil))))
 	f.check()
 }
+
+// TestMaintainDanglingDeletes leaves delete files whose data files are all
+// gone: written while the table was merge-on-read, their data files then
+// replaced by copy-on-write commits. Maintenance must remove them, though
+// no rewrite is due and no live data file is among their targets.
+func TestMaintainDanglingDeletes(t *testing.T) {
+	f := newFixture(t, "created")
+	s := f.src
+	tbl := f.open()
+	var rows []lake.Change
+	for i := range int64(30) {
+		rows = append(rows, upsert(s, row(i, fmt.Sprint("r", i), "1.00", i%3*day, nil)))
+	}
+	f.apply(tbl, f.batch(rows...))
+	f.apply(tbl, f.batch(upsert(s, row(1, "u", nil, 0, nil)), del(s, 2), upsert(s, row(4, "u", nil, 2*day, nil))))
+	if n := summaryInt(t, tbl, "total-delete-files"); n == 0 {
+		t.Fatal("the merge-on-read commit wrote no delete file")
+	}
+	tbl.Close()
+	f.cfg.CopyOnWrite = true
+	tbl = f.open()
+	// Touch every key left of the first batch: copy-on-write replaces every
+	// data file the delete files point into.
+	var again []lake.Change
+	for i := range int64(30) {
+		if i != 2 {
+			again = append(again, upsert(s, row(i, "again", nil, i%3*day, nil)))
+		}
+	}
+	f.apply(tbl, f.batch(again...))
+	f.check()
+	dangling := summaryInt(t, tbl, "total-delete-files")
+	if dangling == 0 {
+		t.Fatal("copy-on-write removed the delete files itself; the test needs them left")
+	}
+	st, err := tbl.(lake.Maintainer).Maintain(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summaryInt(t, tbl, "total-delete-files"); got != 0 {
+		t.Errorf("%d of %d dangling delete files left after maintenance (%+v)", got, dangling, st)
+	}
+	f.check()
+	tbl.Close()
+	tbl = f.open()
+	f.apply(tbl, f.batch(upsert(s, row(3, "reopened", nil, 0, nil)), del(s, 5)))
+	f.check()
+}

@@ -61,6 +61,9 @@ type Table struct {
 	// column is propsKey (see dataProps).
 	props    *parquet.WriterProperties
 	propsKey string
+	// deleteTargets caches the data files each live position delete file
+	// points into (a file never changes), for maintenance.
+	deleteTargets map[string][]string
 	// broken is set when the table must be opened again.
 	broken error
 }
