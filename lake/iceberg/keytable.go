@@ -19,8 +19,8 @@ import (
 // Slots are 24 bytes, 3/8 to 3/4 of them used. Growing doubles the slots
 // at once, so memory peaks at 1.5 times the new size meanwhile, as Go's
 // maps before 1.24 did. (256 shards growing on their own would not peak,
-// but ran 20-30% slower in BenchmarkKeyTableBatch: 256 allocations are
-// not backed by huge pages as one large one is.)
+// but ran 20-30% slower in BenchmarkKeyTableBatch, probably from TLB
+// misses over 256 separate allocations; not measured further.)
 type keyTable struct {
 	slots []keySlot
 	shift uint // 64 - log2(len(slots))
