@@ -97,6 +97,9 @@ type Publisher struct {
 	budget     *byteBudget
 	stop       context.CancelFunc
 	worker     sync.WaitGroup
+	// hashed is the pipeline's context marked for records whose
+	// Partition holds their key's hash (see broadcastPartitioner).
+	hashed context.Context
 }
 
 // item is one unit of work for the encoding goroutine: an event, a schema,
@@ -456,7 +459,7 @@ func (p *Publisher) Close() {
 	if p.stop != nil {
 		p.stop()
 		p.worker.Wait()
-		p.stop, p.jobs, p.order, p.batch, p.batchBytes = nil, nil, nil, nil, 0
+		p.stop, p.jobs, p.order, p.batch, p.batchBytes, p.hashed = nil, nil, nil, nil, 0, nil
 	}
 	if p.cl == nil {
 		return

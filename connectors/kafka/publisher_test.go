@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"sync"
@@ -99,7 +100,11 @@ func TestPublisherExactlyOnce(t *testing.T) {
 		t.Fatalf("topic has %d committed records, want 12", len(recs))
 	}
 	tombstones := 0
+	sticky := kgo.StickyKeyPartitioner(nil).ForTopic(topic)
 	for _, r := range recs {
+		if want := sticky.Partition(r, 3); int(r.Partition) != want {
+			t.Errorf("key %s in partition %d, want %d (Kafka's default partitioner)", r.Key, r.Partition, want)
+		}
 		if r.Value == nil {
 			tombstones++
 			if string(r.Key) != `{"id":3}` {
@@ -220,4 +225,27 @@ func (h *codecHook) OnProduceBatchWritten(_ kgo.BrokerMetadata, topic string, _ 
 		h.codecs = map[string]uint8{}
 	}
 	h.codecs[topic] = max(h.codecs[topic], m.CompressionType)
+}
+
+// TestKeyHash checks that keyHash modulo the partition count places keys
+// where the client's default partitioner does, so that keys keep their
+// partitions across versions of the reader.
+func TestKeyHash(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sticky := kgo.StickyKeyPartitioner(nil).ForTopic("t")
+	keys := [][]byte{{}, []byte(`{"id":1}`), []byte(`{"id":-9223372036854775808}`), []byte(`{"a":"é","b":null}`)}
+	for range 2000 {
+		k := make([]byte, rng.IntN(64))
+		for i := range k {
+			k[i] = byte(rng.Uint32())
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		for n := 1; n <= 17; n++ {
+			if got, want := int(keyHash(k))%n, sticky.Partition(&kgo.Record{Key: k}, n); got != want {
+				t.Fatalf("key %q, %d partitions: partition %d, want %d", k, n, got, want)
+			}
+		}
+	}
 }
