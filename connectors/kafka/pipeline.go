@@ -82,6 +82,7 @@ const recordChunk = 64
 func (p *Publisher) startPipeline() {
 	ctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
+	p.hashed = withHashedKeys(ctx)
 	// Room for bursts: the caller is the source's single event loop, and
 	// each time it blocks here it waits again for a CPU to run on.
 	p.jobs = make(chan job, 16)
@@ -202,11 +203,14 @@ func (r *renderer) event(recs []*kgo.Record, e *schema.Event) ([]*kgo.Record, er
 		return recs, err
 	}
 	key := a.buf[start:len(a.buf):len(a.buf)]
-	*rec = kgo.Record{Topic: topic, Key: key, Value: val, Timestamp: r.now}
+	// The key is hashed here, where it was just written: see
+	// broadcastPartitioner.
+	hash := keyHash(key)
+	*rec = kgo.Record{Topic: topic, Key: key, Value: val, Timestamp: r.now, Partition: hash, Context: r.p.hashed}
 	recs = append(recs, rec)
 	if e.Op == schema.OpDelete {
 		tomb := r.record()
-		*tomb = kgo.Record{Topic: topic, Key: key, Timestamp: r.now}
+		*tomb = kgo.Record{Topic: topic, Key: key, Timestamp: r.now, Partition: hash, Context: r.p.hashed}
 		recs = append(recs, tomb)
 	}
 	return recs, nil
