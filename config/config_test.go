@@ -60,7 +60,7 @@ func TestParseSourceMinimalMySQLDefaults(t *testing.T) {
 		Kafka: Kafka{
 			TopicPrefix: "orders", Partitions: 3, ReplicationFactor: -1,
 			TransactionalID: "tributary-reader-orders", BatchMaxEvents: 10000, SplitTransactionRows: 100000,
-			BatchMaxBytes: 16 * MiB, Linger: Duration(100 * time.Millisecond), TLS: TLS{Mode: TLSDisable},
+			BatchMaxBytes: 16 * MiB, Linger: Duration(100 * time.Millisecond), Compression: "snappy", TLS: TLS{Mode: TLSDisable},
 		},
 		Log:         Log{Level: LogInfo, Format: LogText},
 		MemoryLimit: 160 * MiB,
@@ -129,6 +129,7 @@ kafka:
   batch_max_events: 500
   batch_max_bytes: 4MiB
   linger: 0s
+  compression: zstd
   sasl: {mechanism: scram-sha-512, user: u, password: p}
   tls: {mode: require}
 metrics:
@@ -159,7 +160,7 @@ log:
 	// linger: 0s is zero, which means the default.
 	wantKafka := Kafka{Brokers: []string{"k1:9092", "k2:9093"}, TopicPrefix: "shop.orders", Partitions: 12,
 		ReplicationFactor: 3, TransactionalID: "orders-tx", BatchMaxEvents: 500, BatchMaxBytes: 4 * MiB, SplitTransactionRows: 100000,
-		Linger: Duration(100 * time.Millisecond), SASL: &SASL{Mechanism: SASLScramSHA512, User: "u", Password: "p"},
+		Linger: Duration(100 * time.Millisecond), Compression: "zstd", SASL: &SASL{Mechanism: SASLScramSHA512, User: "u", Password: "p"},
 		TLS: TLS{Mode: TLSRequire}}
 	if !reflect.DeepEqual(got.Kafka, wantKafka) {
 		t.Errorf("kafka = %+v, want %+v", got.Kafka, wantKafka)
@@ -284,15 +285,16 @@ var sourceErrorTests = []struct {
 }, {
 	name: "bad enum values",
 	doc: minimalMySQL + "  flavor: percona\n  tls:\n    mode: verify\ntables:\n  without_primary_key: ignore\n" +
-		"snapshot:\n  mode: inital\nkafka:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    user: u\nlog:\n  level: verbose\n  format: JSON\n",
+		"snapshot:\n  mode: inital\nkafka:\n  sasl:\n    mechanism: SCRAM-SHA-512\n    user: u\n  compression: lz5\nlog:\n  level: verbose\n  format: JSON\n",
 	want: []string{
 		`mysql.flavor at sources/a.yaml:7:3: "percona" is not valid; use one of auto, mysql, mariadb`,
 		`mysql.tls.mode at sources/a.yaml:9:5: "verify" is not valid; use one of disable, require, verify-ca, verify-full`,
 		`tables.without_primary_key at sources/a.yaml:11:3: "ignore" is not valid; use one of fail, skip`,
 		`snapshot.mode at sources/a.yaml:13:3: "inital" is not valid; use one of initial, never (did you mean "initial"?)`,
+		`kafka.compression at sources/a.yaml:18:3: "lz5" is not valid; use one of snappy, lz4, zstd, gzip, none (did you mean "lz4"?)`,
 		`kafka.sasl.mechanism at sources/a.yaml:16:5: "SCRAM-SHA-512" is not valid; use one of plain, scram-sha-256, scram-sha-512 (did you mean "scram-sha-512"?)`,
-		`log.level at sources/a.yaml:19:3: "verbose" is not valid; use one of debug, info, warn, error`,
-		`log.format at sources/a.yaml:20:3: "JSON" is not valid; use one of text, json (did you mean "json"?)`,
+		`log.level at sources/a.yaml:20:3: "verbose" is not valid; use one of debug, info, warn, error`,
+		`log.format at sources/a.yaml:21:3: "JSON" is not valid; use one of text, json (did you mean "json"?)`,
 	},
 }, {
 	name: "bad type and name",

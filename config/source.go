@@ -212,6 +212,9 @@ type Kafka struct {
 	SplitTransactionRows int `yaml:"split_transaction_rows"`
 	// Linger is how long a transaction waits for more events; default 100ms.
 	Linger Duration `yaml:"linger"`
+	// Compression is the codec of the record batches the reader writes:
+	// snappy (the default), lz4, zstd, gzip or none.
+	Compression string `yaml:"compression"`
 	// SASL is the authentication; nil means none.
 	SASL *SASL `yaml:"sasl"`
 	// TLS configures the connection's TLS.
@@ -316,6 +319,7 @@ func (s *Source) ApplyDefaults() {
 	setDefault(&k.SplitTransactionRows, 100000)
 	setDefault(&k.BatchMaxBytes, 16*MiB)
 	setDefault(&k.Linger, defaultLinger)
+	setDefault(&k.Compression, "snappy")
 	k.TLS.applyDefaults()
 	s.Log.applyDefaults()
 }

@@ -254,6 +254,7 @@ func (k *Kafka) validate(p *problems, name string, nameOK bool) {
 	if k.Linger < 0 {
 		p.add("kafka.linger", "%s is negative; use a duration such as 100ms", k.Linger)
 	}
+	checkEnum(p, "kafka.compression", k.Compression, "snappy", "lz4", "zstd", "gzip", "none")
 	checkSASL(p, "kafka.sasl", k.SASL)
 	k.TLS.validate(p, "kafka.tls")
 }

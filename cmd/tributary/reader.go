@@ -108,6 +108,7 @@ func newSink(cfg *config.Source, brokers []string, log *slog.Logger, reg *metric
 		Partitions:        cfg.Kafka.Partitions,
 		ReplicationFactor: cfg.Kafka.ReplicationFactor,
 		MaxBufferedBytes:  int(cfg.Kafka.BatchMaxBytes),
+		Compression:       cfg.Kafka.Compression,
 		ClientOpts:        kopts,
 		Metrics:           reg.Publisher(cfg.Name),
 		Logger:            log,
