@@ -56,8 +56,10 @@ func (a *accumulator) reset() {
 		// A batch that fit one chunk leaves it to the next batch of any
 		// table (several chunks are dropped: the next batch's first
 		// chunk holds them all).
-		clear(a.chunks[0]) // its rows are no longer referenced
-		chunkPool.Put(a.chunks[0][:0])
+		c := a.chunks[0]
+		clear(c) // its rows are no longer referenced
+		c = c[:0]
+		chunkPool.Put(&c)
 	}
 	a.chunks, a.n, a.at, a.truncate, a.records, a.first, a.replaced = nil, 0, at, false, 0, time.Time{}, nil
 	a.resync = lake.ResyncNone
@@ -112,14 +114,14 @@ func (a *accumulator) set(ch lake.Change, prev *lake.Change) {
 	a.n++
 }
 
-// chunkPool holds emptied chunks of committed batches ([]lake.Change).
+// chunkPool holds emptied chunks of committed batches (*[]lake.Change).
 // Unused, they are freed by the garbage collector's second cycle.
 var chunkPool sync.Pool
 
 // newChunk returns an empty chunk with room for size changes, or about.
 func newChunk(size int) []lake.Change {
-	if c, ok := chunkPool.Get().([]lake.Change); ok && cap(c) >= size && cap(c) <= 2*size {
-		return c
+	if c, ok := chunkPool.Get().(*[]lake.Change); ok && cap(*c) >= size && cap(*c) <= 2*size {
+		return *c
 	}
 	return make([]lake.Change, 0, size)
 }
