@@ -12,6 +12,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 
+	"github.com/tributary-dev/tributary/internal/box"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -50,7 +51,7 @@ type rowInput struct {
 	b   []byte
 	s   string // b as a string, set when the table has text columns
 	pos int
-	box *boxer // boxes the hot kinds' values (strings, integers)
+	box *box.Boxer // boxes the hot kinds' values (strings, integers)
 }
 
 // need fails unless n more bytes follow the position.
@@ -67,7 +68,7 @@ type rowDecoder struct {
 	fns  []binlogDecoder
 	meta []uint16
 	text bool // some column is text read from in.s
-	box  boxer
+	box  box.Boxer
 	vals []any   // values to hand out to row images
 	rows [][]any // the slice decode returns, reused
 }
@@ -236,13 +237,13 @@ func decodeBinlogInt(size int) binlogDecoder {
 			u = u<<8 | uint64(b[i])
 		}
 		if c.Type.Kind == schema.KindUint64 {
-			return in.box.u64(u), nil
+			return in.box.U64(u), nil
 		}
 		if !c.unsigned && size < 8 { // sign-extend
 			shift := 64 - 8*size
-			return in.box.i64(int64(u<<shift) >> shift), nil
+			return in.box.I64(int64(u<<shift) >> shift), nil
 		}
-		return in.box.i64(int64(u)), nil
+		return in.box.I64(int64(u)), nil
 	}
 }
 
@@ -395,7 +396,7 @@ func (in *rowInput) lengthPrefixed(c *column, size int) (any, error) {
 		if c.sqlType == gomysql.MYSQL_TYPE_STRING {
 			s = strings.TrimRight(s, " ")
 		}
-		return in.box.str(s), nil
+		return in.box.Str(s), nil
 	case schema.KindBytes:
 		return textBytes(c, in.b[a:b])
 	case schema.KindGeometry:

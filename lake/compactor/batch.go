@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tributary-dev/tributary/internal/box"
 	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -21,7 +22,8 @@ type accumulator struct {
 	chunks   [][]lake.Change
 	n        int
 	at       map[lake.KeyHash]int
-	keyBuf   []byte // the key being encoded
+	keyBuf   []byte    // the key being encoded
+	keys     box.Boxer // the keys' text, a slab at a time
 	truncate bool
 	// resync is a resync marker to commit on its own (worker.passBarrier).
 	resync  lake.Resync
@@ -146,7 +148,7 @@ func (a *accumulator) key(t *schema.Table, img []any) (string, lake.KeyHash, *la
 	if prev := a.pending(h); prev != nil {
 		return prev.Key, h, prev, nil
 	}
-	return string(a.keyBuf), h, nil, nil
+	return a.keys.String(a.keyBuf), h, nil, nil
 }
 
 // add folds one decoded change in. t is the schema version the envelope

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tributary-dev/tributary/internal/box"
 	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -145,8 +146,9 @@ func (e *envelope) images(t *schema.Table, c *tableCodec, out *schema.Envelope) 
 	return nil
 }
 
-// meta returns the metadata columns' values from the source block.
-func (e *envelope) meta() lake.RowMeta {
+// meta returns the metadata columns' values from the source block; the
+// position's text goes to b's slabs.
+func (e *envelope) meta(b *box.Boxer) lake.RowMeta {
 	s := &e.Source
 	m := lake.RowMeta{Op: e.op()}
 	if s.TsMs != 0 {
@@ -166,7 +168,7 @@ func (e *envelope) meta() lake.RowMeta {
 	if len(s.Row) > 0 {
 		pos = append(append(pos, '#'), s.Row...)
 	}
-	m.Position = string(pos)
+	m.Position = b.String(pos)
 	return m
 }
 

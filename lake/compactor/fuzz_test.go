@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-dev/tributary/internal/box"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -55,7 +56,7 @@ func FuzzScanEnvelope(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%q:\nscanned       %+v\nencoding/json %+v", value, got, want)
 		}
-		if m, wm := got.meta(), want.meta(); m != wm {
+		if m, wm := got.meta(new(box.Boxer)), want.meta(new(box.Boxer)); m != wm {
 			t.Fatalf("%q: meta %+v, encoding/json %+v", value, m, wm)
 		}
 		for _, img := range [][]byte{got.Before, got.After} {

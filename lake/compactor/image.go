@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/tributary-dev/tributary/internal/box"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -20,6 +21,9 @@ type tableCodec struct {
 	// slab is where the next images' values go: one allocation for many
 	// images. An image takes a slice of it that no other image shares.
 	slab []any
+	// box holds the values themselves, texts and numbers, a slab at a
+	// time too.
+	box box.Boxer
 }
 
 // slabValues is how many values one slab holds, at least one image.
@@ -151,23 +155,26 @@ func (c *tableCodec) value(s *jsonScanner, t *schema.Table, i int) (v any, ok bo
 	switch c.kinds[i] {
 	case valueString:
 		if s.peek() == '"' {
-			x, err := s.text()
-			return x, err == nil
+			raw, flags, err := s.str()
+			if err != nil {
+				return nil, false
+			}
+			return c.box.Text(textBytes(raw, flags)), true
 		}
 	case valueInt64:
 		if b, err := s.number(); err == nil {
 			x, ok := parseInt(b)
-			return x, ok
+			return c.box.I64(x), ok
 		}
 	case valueDate:
 		if b, err := s.number(); err == nil {
 			x, ok := parseInt(b)
-			return int32(x), ok && x == int64(int32(x))
+			return c.box.I32(int32(x)), ok && x == int64(int32(x))
 		}
 	case valueUint64:
 		if b, err := s.number(); err == nil {
 			x, ok := parseUint(b)
-			return x, ok
+			return c.box.U64(x), ok
 		}
 	case valueBool:
 		switch s.peek() {
@@ -178,10 +185,10 @@ func (c *tableCodec) value(s *jsonScanner, t *schema.Table, i int) (v any, ok bo
 		}
 	case valueFloat64:
 		x, ok := s.float(64)
-		return x, ok
+		return c.box.F64(x), ok
 	case valueFloat32:
 		x, ok := s.float(32)
-		return float32(x), ok
+		return c.box.F32(float32(x)), ok
 	case valueBytes:
 		raw, flags, err := s.str()
 		if err != nil || flags != 0 {

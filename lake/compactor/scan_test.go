@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tributary-dev/tributary/internal/box"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -69,7 +70,7 @@ func TestScanEnvelope(t *testing.T) {
 		if env.tableID() != tbl.ID || env.Source.Version != 3 || env.op() != e.Op {
 			t.Errorf("%c: header %+v", e.Op, env.Source)
 		}
-		if m, sm := env.meta(), slow.meta(); m != sm {
+		if m, sm := env.meta(new(box.Boxer)), slow.meta(new(box.Boxer)); m != sm {
 			t.Errorf("%c: meta %+v, encoding/json %+v", e.Op, m, sm)
 		}
 	}
@@ -92,7 +93,7 @@ func TestScanEnvelope(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := env.meta().Position; got != c.want {
+		if got := env.meta(new(box.Boxer)).Position; got != c.want {
 			t.Errorf("position %q, want %q", got, c.want)
 		}
 		if env.Source.DB != tbl.ID.Database {
@@ -226,6 +227,6 @@ func BenchmarkScanEnvelope(b *testing.B) {
 		if err := env.images(tbl, codec, &out); err != nil {
 			b.Fatal(err)
 		}
-		_ = env.meta()
+		_ = env.meta(&codec.box)
 	}
 }

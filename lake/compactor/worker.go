@@ -297,8 +297,8 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		}
 		return nil
 	}
-	full := &w.images
-	if err := env.images(t, w.cols.of(t), full); err != nil {
+	full, codec := &w.images, w.cols.of(t)
+	if err := env.images(t, codec, full); err != nil {
 		return badInput{err}
 	}
 	if w.acc.resync != lake.ResyncNone {
@@ -312,7 +312,7 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 			return err
 		}
 	}
-	meta := env.meta()
+	meta := env.meta(&codec.box)
 	if err := w.acc.add(full, t, meta); err != nil {
 		return badInput{err}
 	}
