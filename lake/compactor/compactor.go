@@ -58,6 +58,11 @@ type Config struct {
 	// maintenance left (a table whose commits touch many partitions);
 	// default 500.
 	MaintainFiles int64
+	// FetchAhead bounds, per table, the bytes of records fetched that
+	// the table's worker has not yet applied: past it, fetching the
+	// table's topic pauses until the worker is down to half. Default
+	// 32 MiB.
+	FetchAhead int64
 	// RetryMin is the first pause before a failed session starts again;
 	// it doubles up to 30s. Default 1s.
 	RetryMin time.Duration
@@ -72,6 +77,9 @@ type Config struct {
 	// worker opens the table; see lake/notify. Its errors are logged.
 	Notifier notify.Notifier
 }
+
+// DefaultFetchAhead is Config.FetchAhead's default.
+const DefaultFetchAhead = 32 << 20
 
 // SourceConfig says how one reader's topics map onto lake tables.
 type SourceConfig struct {
@@ -148,6 +156,9 @@ func New(cfg Config) *Compactor {
 	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = time.Second
+	}
+	if cfg.FetchAhead <= 0 {
+		cfg.FetchAhead = DefaultFetchAhead
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -303,6 +314,26 @@ func (c *Compactor) stop(topic string, err error) {
 	}
 }
 
+// pauseTopic stops fetching a topic whose worker is behind (fetchAhead).
+func (c *Compactor) pauseTopic(topic string) {
+	c.mu.Lock()
+	cl := c.cl
+	c.mu.Unlock()
+	if cl != nil {
+		cl.PauseFetchTopics(topic)
+	}
+}
+
+// resumeTopic fetches a topic paused by pauseTopic again, unless bad
+// input stopped its table meanwhile.
+func (c *Compactor) resumeTopic(topic string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, stopped := c.stopped[topic]; !stopped && c.cl != nil {
+		c.cl.ResumeFetchTopics(topic)
+	}
+}
+
 // session runs one consumer group membership.
 func (c *Compactor) session(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
@@ -372,7 +403,7 @@ func (c *Compactor) session(ctx context.Context) error {
 		}
 		fs.EachTopic(func(ft kgo.FetchTopic) {
 			w := c.worker(ft.Topic)
-			var recs []*kgo.Record
+			var f fetched
 			data := 0
 			for _, fp := range ft.Partitions {
 				if w != nil {
@@ -382,14 +413,15 @@ func (c *Compactor) session(ctx context.Context) error {
 					if !r.Attrs.IsControl() {
 						data++
 					}
+					f.bytes += int64(len(r.Key) + len(r.Value))
 				}
-				recs = append(recs, fp.Records...)
+				f.recs = append(f.recs, fp.Records...)
 			}
-			if len(recs) == 0 || w == nil {
+			if len(f.recs) == 0 || w == nil {
 				return
 			}
 			w.m.Records(data)
-			w.send(sctx, recs)
+			w.send(sctx, f)
 		})
 	}
 }
@@ -469,6 +501,10 @@ func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[
 		c.mu.Lock()
 		if _, stopped := c.stopped[topic]; stopped && c.cl != nil {
 			c.cl.PauseFetchTopics(topic)
+		} else if c.cl != nil {
+			// The topic's last worker of this session may have left it
+			// paused (fetchAhead).
+			c.cl.ResumeFetchTopics(topic)
 		}
 		c.workers[topic] = w
 		c.mu.Unlock()

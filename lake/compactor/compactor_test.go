@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,12 +162,18 @@ func waitLake(t *testing.T, l *iceberg.Lake, s *fakeSource) {
 	t.FailNow()
 }
 
-func startCompactor(t *testing.T, brokers []string, l lake.Lake) (*Compactor, func()) {
-	c := New(Config{
+// startCompactor runs a compactor until the test ends or the returned
+// function is called; opts change its configuration first.
+func startCompactor(t *testing.T, brokers []string, l lake.Lake, opts ...func(*Config)) (*Compactor, func()) {
+	cfg := Config{
 		Brokers: brokers, Group: "g", Interval: 150 * time.Millisecond, MaxRows: 500, Lake: l, Logger: testLogger(),
 		RetryMin: 20 * time.Millisecond,
 		Sources:  []SourceConfig{{TopicPrefix: "src", Tables: map[string]TableOptions{"shop.items": {PartitionColumn: "day"}}}},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var err error
@@ -244,6 +251,59 @@ func TestCompactorExactlyOnce(t *testing.T) {
 	s.commit()
 	waitLake(t, l, s)
 	stop()
+}
+
+// TestCompactorFetchAhead bounds what a table may have fetched ahead to a
+// few records: fetching its topic pauses and resumes again and again, and
+// the lake must still equal the source, with nothing lost or applied
+// twice, and the topic must end resumed.
+func TestCompactorFetchAhead(t *testing.T) {
+	brokers, l := newBrokerAndLake(t)
+	s := newSource(t, brokers, itemsTable("items", 1))
+	c, _ := startCompactor(t, brokers, l, func(cfg *Config) { cfg.FetchAhead = 2 << 10 })
+	const topic = "src.shop.items"
+	paused := func() bool {
+		c.mu.Lock()
+		cl := c.cl
+		c.mu.Unlock()
+		return cl != nil && slices.Contains(cl.PauseFetchTopics(), topic)
+	}
+	var seen atomic.Bool
+	watch, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go func() {
+		for watch.Err() == nil && !seen.Load() {
+			seen.Store(paused())
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for round := range 2 {
+		base := int64(round) * 10_000
+		for i := range int64(3000) {
+			s.event(schema.OpCreate, nil, rowOf(base+i, "new"))
+			if i%3 == 0 {
+				s.event(schema.OpUpdate, s.want[base+i], rowOf(base+i, "updated"))
+			}
+			if i%13 == 0 {
+				s.event(schema.OpDelete, s.want[base+i], nil)
+			}
+			if i%400 == 399 {
+				s.commit()
+			}
+		}
+		s.commit()
+		waitLake(t, l, s)
+	}
+	if !seen.Load() {
+		t.Error("the topic was never paused with 2 KiB of fetch-ahead")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for paused() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if paused() {
+		t.Error("the topic is still paused once its worker has handled everything")
+	}
 }
 
 // TestCompactorResync takes a table through a resync, as a reader that

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -20,7 +21,7 @@ import (
 const flushTimeout = 5 * time.Minute
 
 // worker applies one topic to its lake table. Its goroutine owns every
-// field below the channels.
+// field below ahead.
 type worker struct {
 	c     *Compactor
 	src   *source
@@ -34,9 +35,12 @@ type worker struct {
 	own    context.Context
 	disown context.CancelCauseFunc
 
-	in   chan []*kgo.Record
+	in   chan fetched
 	quit chan bool // true: commit what is pending first
 	done chan struct{}
+	// ahead is what the topic has fetched that the goroutine has not yet
+	// handled; it is shared with the poll loop.
+	ahead fetchAhead
 
 	tbl   lake.Table
 	table schema.TableID
@@ -92,7 +96,7 @@ func newWorker(c *Compactor, src *source, topic string, parts []int32) *worker {
 	return &worker{
 		own: own, disown: disown,
 		c: c, src: src, topic: topic, parts: parts, log: c.log.With("topic", topic),
-		in: make(chan []*kgo.Record, 16), quit: make(chan bool), done: make(chan struct{}),
+		in: make(chan fetched, maxFetchesAhead), quit: make(chan bool), done: make(chan struct{}),
 		next: map[int32]int64{}, cols: columnIndex{}, barrier: map[int32]int64{}, held: map[int32][]*kgo.Record{},
 		m: c.cfg.Metrics.Table(topic),
 	}
@@ -141,12 +145,62 @@ func (w *worker) open(ctx context.Context) error {
 
 func (w *worker) start(ctx context.Context) { go w.run(ctx) }
 
-// send hands a fetch's records of this topic to the worker.
-func (w *worker) send(ctx context.Context, recs []*kgo.Record) {
+// fetched is one fetch's records of the worker's topic, and their size.
+type fetched struct {
+	recs  []*kgo.Record
+	bytes int64
+}
+
+// maxFetchesAhead is how many fetches a worker may have waiting; fetching
+// its topic pauses at half as many, so that the poll loop, which serves
+// every topic, never waits for one slow table.
+const maxFetchesAhead = 16
+
+// fetchAhead bounds what a topic has fetched and its worker not yet
+// handled, in bytes (Config.FetchAhead) and in fetches: past either, the
+// poll loop pauses fetching the topic, and the worker resumes it once it
+// is down to half. Franz-go drops what it had buffered of a paused topic
+// and fetches it again from the next offset after the resume, so nothing
+// is lost or repeated. Memory then stays bounded however far behind a
+// table is, and the records a worker reads were fetched recently, so
+// they are more likely still in the CPU's caches.
+type fetchAhead struct {
+	mu      sync.Mutex
+	bytes   int64
+	fetches int
+	paused  bool
+}
+
+// send hands a fetch's records of this topic to the worker, pausing the
+// topic when the worker is too far behind.
+func (w *worker) send(ctx context.Context, f fetched) {
+	a := &w.ahead
+	a.mu.Lock()
+	a.bytes += f.bytes
+	a.fetches++
+	if !a.paused && (a.bytes > w.c.cfg.FetchAhead || a.fetches >= maxFetchesAhead/2) {
+		a.paused = true
+		w.c.pauseTopic(w.topic)
+	}
+	a.mu.Unlock()
 	select {
-	case w.in <- recs:
+	case w.in <- f:
 	case <-w.done:
 	case <-ctx.Done():
+	}
+}
+
+// handled tells the poll loop side that f is handled, resuming the topic
+// once the worker is down to half of what pauses it.
+func (w *worker) handled(f fetched) {
+	a := &w.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.bytes -= f.bytes
+	a.fetches--
+	if a.paused && a.bytes <= w.c.cfg.FetchAhead/2 && a.fetches <= maxFetchesAhead/4 {
+		a.paused = false
+		w.c.resumeTopic(w.topic)
 	}
 }
 
@@ -167,8 +221,9 @@ func (w *worker) run(ctx context.Context) {
 			tick = time.After(time.Until(w.acc.first.Add(w.c.cfg.Interval)))
 		}
 		select {
-		case recs := <-w.in:
-			w.handle(ctx, recs)
+		case f := <-w.in:
+			w.handle(ctx, f.recs)
+			w.handled(f)
 			w.reportLag()
 		case <-tick:
 			w.flush(ctx)
