@@ -21,7 +21,7 @@ type accumulator struct {
 	// by the next batch once a batch is committed.
 	chunks   [][]lake.Change
 	n        int
-	at       map[lake.KeyHash]int
+	at       keyIndex
 	keyBuf   []byte    // the key being encoded
 	keys     box.Boxer // the keys' text, a slab at a time
 	truncate bool
@@ -48,12 +48,7 @@ const keepKeys = 1 << 17
 
 func (a *accumulator) reset() {
 	a.size = a.n
-	at := a.at
-	if len(at) <= keepKeys {
-		clear(at) // keeps the map's buckets for the next batch
-	} else {
-		at = nil
-	}
+	a.at.reset(2 * keepKeys) // keeps the slots of up to keepKeys keys for the next batch
 	if len(a.chunks) == 1 {
 		// A batch that fit one chunk leaves it to the next batch of any
 		// table (several chunks are dropped: the next batch's first
@@ -63,7 +58,7 @@ func (a *accumulator) reset() {
 		c = c[:0]
 		chunkPool.Put(&c)
 	}
-	a.chunks, a.n, a.at, a.truncate, a.records, a.first, a.replaced = nil, 0, at, false, 0, time.Time{}, nil
+	a.chunks, a.n, a.truncate, a.records, a.first, a.replaced = nil, 0, false, 0, time.Time{}, nil
 	a.resync = lake.ResyncNone
 }
 
@@ -79,7 +74,8 @@ func (a *accumulator) touch() {
 // clear drops every pending change for a truncate.
 func (a *accumulator) clear() {
 	a.touch()
-	a.chunks, a.n, a.at = nil, 0, nil
+	a.chunks, a.n = nil, 0
+	a.at.reset(2 * keepKeys)
 	a.truncate = true
 }
 
@@ -101,9 +97,6 @@ func (a *accumulator) set(ch lake.Change, prev *lake.Change) {
 		*prev = ch
 		return
 	}
-	if a.at == nil {
-		a.at = make(map[lake.KeyHash]int, min(a.size, maxChunk))
-	}
 	last := len(a.chunks) - 1
 	if last < 0 || len(a.chunks[last]) == cap(a.chunks[last]) {
 		// The first chunk holds as many keys as the last batch had; each
@@ -111,7 +104,7 @@ func (a *accumulator) set(ch lake.Change, prev *lake.Change) {
 		a.chunks = append(a.chunks, newChunk(min(max(a.size, a.n, minChunk), maxChunk)))
 		last++
 	}
-	a.at[ch.Hash] = a.n
+	a.at.put(ch.Hash, a.n, min(a.size, maxChunk))
 	a.chunks[last] = append(a.chunks[last], ch)
 	a.n++
 }
@@ -130,7 +123,7 @@ func newChunk(size int) []lake.Change {
 
 // pending returns the pending change of a key, or nil.
 func (a *accumulator) pending(h lake.KeyHash) *lake.Change {
-	if i, ok := a.at[h]; ok {
+	if i, ok := a.at.get(h); ok {
 		return a.change(i)
 	}
 	return nil
