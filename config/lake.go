@@ -47,10 +47,10 @@ type LakeKafka struct {
 	// SessionTimeout is how long the group waits for a silent compactor
 	// before its tables move to the others; default 10s.
 	SessionTimeout Duration `yaml:"session_timeout"`
-	// FetchAheadMB bounds, per table, the MiB of records fetched that
+	// FetchAhead bounds, per table, the bytes of records fetched that
 	// the table's compactor has not yet applied: past it, fetching the
-	// table pauses until it is down to half. Default 32.
-	FetchAheadMB int `yaml:"fetch_ahead_mb"`
+	// table pauses until it is down to half. Default 32MiB.
+	FetchAhead ByteSize `yaml:"fetch_ahead"`
 	// SASL is the authentication; nil means none.
 	SASL *SASL `yaml:"sasl"`
 	// TLS configures the connection's TLS.
@@ -282,7 +282,7 @@ func ParseLake(name string, data []byte) (*Lake, error) {
 func (l *Lake) ApplyDefaults() {
 	setDefault(&l.Kafka.Group, "tributary-compactor")
 	setDefault(&l.Kafka.SessionTimeout, Duration(10*time.Second))
-	setDefault(&l.Kafka.FetchAheadMB, 32)
+	setDefault(&l.Kafka.FetchAhead, 32*MiB)
 	l.Kafka.TLS.applyDefaults()
 	if l.Kafka.UsesEmbeddedBroker() {
 		if l.Warehouse.Path != "" {
@@ -320,8 +320,8 @@ func (l *Lake) Validate() error {
 	if l.Kafka.Group == "" {
 		p.add("kafka.group", "must not be empty; remove it to use tributary-compactor")
 	}
-	if mb := l.Kafka.FetchAheadMB; mb <= 0 || mb > 4096 {
-		p.add("kafka.fetch_ahead_mb", "%d is out of range; use 1 to 4096 (MiB per table), or remove it to use 32", mb)
+	if a := l.Kafka.FetchAhead; a < 64*KiB || a > 4*GiB {
+		p.add("kafka.fetch_ahead", "%s is out of range; use 64KiB to 4GiB, such as 32MiB (per table)", a)
 	}
 	if t := l.Kafka.SessionTimeout; t < Duration(6*time.Second) || t > Duration(5*time.Minute) {
 		p.add("kafka.session_timeout", "%s is out of range; use 6s to 5m (the brokers' group.min/max.session.timeout.ms)", t)

@@ -34,7 +34,7 @@ func TestParseLake(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Lake{
-		Kafka: LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), FetchAheadMB: 32, TLS: TLS{Mode: TLSDisable},
+		Kafka: LakeKafka{Group: "tributary-compactor", SessionTimeout: Duration(10 * time.Second), FetchAhead: 32 * MiB, TLS: TLS{Mode: TLSDisable},
 			Embedded: EmbeddedKafka{Dir: "/var/lib/tributary/lake/_kafka", Listen: "127.0.0.1:9092"}},
 		Warehouse:   Warehouse{Path: "/var/lib/tributary/lake"},
 		Catalog:     Catalog{Kind: CatalogSQL},
@@ -120,8 +120,8 @@ func TestParseLake(t *testing.T) {
 		want: []string{`warehouse.s3.secret_access_key in lake.yaml: set both access_key_id and secret_access_key, or neither to use the AWS SDK's credential chain`},
 	}, {
 		name: "fetch ahead out of range",
-		doc:  "kafka:\n  fetch_ahead_mb: -1\nwarehouse:\n  path: x\nsources: [{topic_prefix: a}]\n",
-		want: []string{`kafka.fetch_ahead_mb at lake.yaml:2:3: -1 is out of range; use 1 to 4096 (MiB per table), or remove it to use 32`},
+		doc:  "kafka:\n  fetch_ahead: 1KiB\nwarehouse:\n  path: x\nsources: [{topic_prefix: a}]\n",
+		want: []string{`kafka.fetch_ahead at lake.yaml:2:3: 1KiB is out of range; use 64KiB to 4GiB, such as 32MiB (per table)`},
 	}, {
 		name: "no sources",
 		doc:  "warehouse:\n  path: x\n",

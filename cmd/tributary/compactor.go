@@ -74,7 +74,7 @@ func compactorConfig(cfg *config.Lake, log *slog.Logger, reg *metrics.Registry) 
 	lk := newLake(cfg, log)
 	cc = compactor.Config{
 		Brokers: cfg.Kafka.Brokers, ClientOpts: kopts, Group: cfg.Kafka.Group, SessionTimeout: cfg.Kafka.SessionTimeout.Std(),
-		FetchAhead: int64(cfg.Kafka.FetchAheadMB) << 20,
+		FetchAhead: int64(cfg.Kafka.FetchAhead),
 		Interval:   cfg.Commit.Interval.Std(), MaxRows: cfg.Commit.MaxRows, MaintainEvery: cfg.Maintenance.Interval.Std(),
 		Lake: lk, Metrics: reg.Compactor(cfg.Kafka.Group), Logger: log,
 	}
