@@ -162,8 +162,8 @@ const maxFetchesAhead = 16
 // is down to half. Franz-go drops what it had buffered of a paused topic
 // and fetches it again from the next offset after the resume, so nothing
 // is lost or repeated. Memory then stays bounded however far behind a
-// table is, and the records a worker reads were fetched recently, so
-// they are more likely still in the CPU's caches.
+// table is (before, 16 fetches of any size could wait per table, up to
+// a gigabyte for a table of many partitions).
 type fetchAhead struct {
 	mu      sync.Mutex
 	bytes   int64
