@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -239,4 +240,41 @@ func TestKafkaGroupRejoinsAfterKills(t *testing.T) {
 			time.Since(killed).Round(time.Second), c.assigned(), d.assigned(), group())
 	}
 	t.Logf("c and d assigned %s after a and b were killed", time.Since(killed).Round(time.Second))
+}
+
+// TestFrames checks that frames finds every frame's header however the
+// stream is cut, and gives up on bytes that are not Kafka frames.
+func TestFrames(t *testing.T) {
+	frame := func(key int16, corr int32, body int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(8+body))
+		b = binary.BigEndian.AppendUint16(b, uint16(key))
+		b = binary.BigEndian.AppendUint16(b, 9)
+		b = binary.BigEndian.AppendUint32(b, uint32(corr))
+		return append(b, make([]byte, body)...)
+	}
+	var stream []byte
+	stream = append(stream, frame(11, 7, 300)...)
+	stream = append(stream, frame(12, 8, 0)...)
+	stream = append(stream, frame(11, 9, 5)...)
+	want := "11/7 12/8 11/9"
+	for _, chunk := range []int{1, 3, 4, 12, 100, len(stream)} {
+		var got []string
+		f := frames{header: 8, fn: func(hdr []byte) {
+			got = append(got, fmt.Sprintf("%d/%d", int16(binary.BigEndian.Uint16(hdr)), int32(binary.BigEndian.Uint32(hdr[4:]))))
+		}}
+		for p := stream; len(p) > 0; {
+			n := min(chunk, len(p))
+			f.feed(p[:n])
+			p = p[n:]
+		}
+		if s := strings.Join(got, " "); s != want || f.bad {
+			t.Errorf("chunks of %d: headers %q, bad %v; want %q", chunk, s, f.bad, want)
+		}
+	}
+	// A TLS ClientHello's record header.
+	f := frames{header: 8, fn: func([]byte) { t.Error("a header in a TLS record") }}
+	f.feed([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0, 0})
+	if !f.bad {
+		t.Error("a TLS record read as a Kafka frame")
+	}
 }
