@@ -457,11 +457,13 @@ func (c *chaos) inject(ctx context.Context, n int) bool {
 }
 
 // compactorJoined reports whether worker i has been assigned its topics
-// since it last started. A worker killed before its JoinGroup is answered
-// stays in kfake's group for good (kfake arms a member's session timer only
-// when a reply reaches it) and wedges the group: see the report in
-// docs/chaos.md. Real Kafka expires such a member after its session
-// timeout.
+// since it last started, so that a kill hits a worker that holds tables.
+// It was also meant to keep a worker from being killed inside its first
+// JoinGroup, which left kfake's group wedged for good; it could not (a
+// worker whose session starts again, or whose member id kfake forgot, joins
+// anew after its first assignment), and harness.Kafka now answers such a
+// JoinGroup as Kafka does, so that the member expires: see joinConn in
+// harness/kafka.go and TestKafkaGroupRejoinsAfterKills.
 func (c *chaos) compactorJoined(i int) bool {
 	return c.compactors[i].loggedSinceStart("topic assigned")
 }
