@@ -180,12 +180,12 @@ kafka: {linger: 50ms, batch_max_events: 500}
 	waitState(t, p, adminAddr, "run-my", "running")
 	// One process serves every part's metrics and readiness.
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(300 * time.Millisecond) {
-		code, _ := httpGet(t, "http://"+adminAddr+"/readyz")
+		code, body := httpGet(t, "http://"+adminAddr+"/readyz")
 		if code == 200 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz not 200 in 60s:\n%s", p.out)
+			t.Fatalf("/readyz not 200 in 60s: %s\n%s", body, p.out)
 		}
 	}
 	_, scrape := httpGet(t, "http://"+adminAddr+"/metrics")
