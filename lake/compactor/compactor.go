@@ -307,14 +307,12 @@ func (c *Compactor) fail(err error) {
 func (c *Compactor) stop(topic string, err error) {
 	c.mu.Lock()
 	c.stopped[topic] = err
-	cl := c.cl
 	c.mu.Unlock()
-	if cl != nil {
-		cl.PauseFetchTopics(topic)
-	}
+	c.pauseTopic(topic)
 }
 
-// pauseTopic stops fetching a topic whose worker is behind (fetchAhead).
+// pauseTopic stops fetching a topic: its worker is behind (fetchAhead) or
+// its table is stopped.
 func (c *Compactor) pauseTopic(topic string) {
 	c.mu.Lock()
 	cl := c.cl
