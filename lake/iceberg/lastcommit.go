@@ -12,6 +12,8 @@ var _ lake.LastCommitter = (*Table)(nil)
 // LastCommit returns the newest snapshot that an Apply committed: the
 // newest with a checkpoint and without the mark of a maintenance commit.
 func (w *Table) LastCommit() (lake.Commit, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.tbl == nil {
 		return lake.Commit{}, false
 	}

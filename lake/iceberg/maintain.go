@@ -59,6 +59,9 @@ var _ lake.Maintainer = (*Table)(nil)
 
 // rewrite is the files one maintenance commit replaces.
 type rewrite struct {
+	// base is the table the rewrite was planned on; the commit is pinned
+	// to its snapshot, the one whose live rows the rewrite keeps.
+	base    *table.Table
 	files   []int              // index numbers of the data files replaced
 	old     []iceberg.DataFile // their manifest entries
 	deletes []iceberg.DataFile // position delete files no longer needed
@@ -80,6 +83,8 @@ type liveRow struct {
 func (w *Table) Maintain(ctx context.Context) (lake.MaintainStats, error) {
 	start := time.Now()
 	var st lake.MaintainStats
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.broken != nil {
 		return st, fmt.Errorf("table %s must be opened again: %w", w.name(), w.broken)
 	}
@@ -153,7 +158,7 @@ func (w *Table) planRewrite(ctx context.Context) (*rewrite, error) {
 		f, _ := splitLoc(l)
 		live[f]++
 	}
-	rw := &rewrite{live: map[int][]liveRow{}, groups: map[string][]int{}, values: map[string]map[int]any{}}
+	rw := &rewrite{base: w.tbl, live: map[int][]liveRow{}, groups: map[string][]int{}, values: map[string]map[int]any{}}
 	small := map[string][]int{}
 	byNo := map[int]iceberg.DataFile{}
 	spec := w.tbl.Spec()
@@ -282,7 +287,11 @@ func (w *Table) applyRewrite(ctx context.Context, rw *rewrite, st *lake.Maintain
 		newFiles = append(newFiles, a.df)
 	}
 	props := iceberg.Properties{SummaryCheckpoint: encodeCheckpoint(w.checkpoint), SummaryCommitID: uuid.NewString(), "tributary.operation": "rewrite"}
-	txn := w.tbl.NewTransaction()
+	// Pinned to the snapshot the rewrite was planned on: its live rows are
+	// those of that snapshot, and on top of a later one (a commit since,
+	// deleting or moving rows out of the files packed) they would come
+	// back as second live copies of their keys.
+	txn := rw.base.NewTransaction()
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ var _ lake.Sizer = (*Table)(nil)
 // snapshot's summary (total-delete-files, total-position-deletes,
 // added-files-size); zero for a table without snapshots.
 func (w *Table) Size() lake.Size {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.tbl == nil {
 		return lake.Size{}
 	}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet"
@@ -41,8 +42,14 @@ const (
 	PropCommitID           = "tributary.commit-id"
 )
 
-// Table writes one lake table. It is not safe for concurrent use.
+// Table writes one lake table. Its methods may be called from several
+// goroutines: each waits for the one in progress (a worker of an ended
+// session may still be committing what it held when the next session's
+// worker opens the same table).
 type Table struct {
+	// mu serializes the methods: a commit is planned on the key index and
+	// the table as they are, and neither may change until it is done.
+	mu    sync.Mutex
 	lake  *Lake
 	cat   catalog.Catalog
 	ident table.Identifier
@@ -171,10 +178,17 @@ func (w *Table) load(ctx context.Context) error {
 func (w *Table) name() string { return strings.Join(w.ident, ".") }
 
 // Checkpoint returns the Kafka position of the last commit.
-func (w *Table) Checkpoint() lake.Checkpoint { return w.checkpoint.Clone() }
+func (w *Table) Checkpoint() lake.Checkpoint {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.checkpoint.Clone()
+}
 
-// Close releases the key index. It is idempotent.
+// Close releases the key index. It is idempotent; it waits for a call in
+// progress.
 func (w *Table) Close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.index = nil
 	w.broken = errors.New("table closed")
 }
@@ -192,6 +206,8 @@ const maxAttempts = 3
 // when they moved it, Apply returns ErrConflict.
 func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	start := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.broken != nil {
 		return lake.Stats{}, fmt.Errorf("table %s must be opened again: %w", w.name(), w.broken)
 	}
@@ -203,7 +219,7 @@ func (w *Table) Apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 		if err == nil || !errors.Is(err, lake.ErrConflict) || attempt == maxAttempts || ctx.Err() != nil {
 			return stats, err
 		}
-		if rerr := w.Refresh(ctx); rerr != nil {
+		if rerr := w.refresh(ctx); rerr != nil {
 			w.broken = err
 			return stats, fmt.Errorf("%w (and %w)", err, rerr)
 		}
@@ -247,7 +263,7 @@ func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 		// A resync marker is committed even when it changes no row: the
 		// table must remember the resync (and the marker's offsets)
 		// across restarts.
-		tbl, err := w.commitCheckpoint(ctx, cp)
+		tbl, err := w.commitCheckpoint(ctx, p.base, cp)
 		if err != nil {
 			w.broken = err
 			return stats, err
@@ -269,7 +285,7 @@ func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 	if cow != nil {
 		stats.DataFiles += len(cow.packed)
 	}
-	tbl, id, err := w.commit(ctx, cp, files, cow)
+	tbl, id, err := w.commit(ctx, p.base, cp, files, cow)
 	if err != nil {
 		w.broken = err
 		return stats, err
@@ -296,6 +312,13 @@ func (w *Table) apply(ctx context.Context, b *lake.Batch) (lake.Stats, error) {
 // one). When it returns nil the table can apply batches again and
 // Checkpoint is the table's last commit.
 func (w *Table) Refresh(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refresh(ctx)
+}
+
+// refresh is Refresh, with w.mu held.
+func (w *Table) refresh(ctx context.Context) error {
 	ctx = w.lake.withStorage(ctx)
 	tbl, err := w.cat.LoadTable(ctx, w.ident)
 	if err != nil {
@@ -326,12 +349,14 @@ func commitSnapshot(tbl *table.Table, id string) int64 {
 }
 
 // commit adds the files in one row delta whose summary carries the
-// checkpoint, pinned to the snapshot the plan was made against, and
-// returns the table and the commit id.
-func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFiles, cow *cowFiles) (*table.Table, string, error) {
+// checkpoint, pinned to the snapshot of base, the table the plan was made
+// against (whatever w.tbl has become since: a commit on top of another
+// snapshot would delete the wrong rows), and returns the table and the
+// commit id.
+func (w *Table) commit(ctx context.Context, base *table.Table, cp lake.Checkpoint, files *writtenFiles, cow *cowFiles) (*table.Table, string, error) {
 	id := uuid.NewString()
 	props := iceberg.Properties{SummaryCheckpoint: encodeCheckpoint(cp), SummaryCommitID: id}
-	txn := w.tbl.NewTransaction()
+	txn := base.NewTransaction()
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, id, fmt.Errorf("commit %s: %w", w.name(), err)
 	}
@@ -366,19 +391,20 @@ func (w *Table) commit(ctx context.Context, cp lake.Checkpoint, files *writtenFi
 	if isConflict(err) {
 		return nil, id, fmt.Errorf("commit %s: %w: %w", w.name(), lake.ErrConflict, err)
 	}
-	tbl, err = w.resolve(ctx, id, err)
+	tbl, err = w.resolve(ctx, base, id, err)
 	return tbl, id, err
 }
 
 // commitCheckpoint commits a checkpoint without a snapshot, in the
-// table's properties, pinned to the current snapshot.
-func (w *Table) commitCheckpoint(ctx context.Context, cp lake.Checkpoint) (*table.Table, error) {
+// table's properties, pinned to the current snapshot of base, the table
+// the plan was made against.
+func (w *Table) commitCheckpoint(ctx context.Context, baseTbl *table.Table, cp lake.Checkpoint) (*table.Table, error) {
 	id := uuid.NewString()
 	base := int64(0)
-	if s := w.tbl.CurrentSnapshot(); s != nil {
+	if s := baseTbl.CurrentSnapshot(); s != nil {
 		base = s.SnapshotID
 	}
-	txn := w.tbl.NewTransaction()
+	txn := baseTbl.NewTransaction()
 	if err := txn.AssertRefSnapshotID(table.MainBranch); err != nil {
 		return nil, fmt.Errorf("commit %s: %w", w.name(), err)
 	}
@@ -393,7 +419,7 @@ func (w *Table) commitCheckpoint(ctx context.Context, cp lake.Checkpoint) (*tabl
 	if isConflict(err) {
 		return nil, fmt.Errorf("commit %s: %w: %w", w.name(), lake.ErrConflict, err)
 	}
-	return w.resolveWith(ctx, func(t *table.Table) bool { return t.Properties()[PropCommitID] == id }, err)
+	return w.resolveWith(ctx, baseTbl, func(t *table.Table) bool { return t.Properties()[PropCommitID] == id }, err)
 }
 
 // isConflict reports whether a commit error says the table moved since it
@@ -406,14 +432,15 @@ func isConflict(err error) bool {
 // resolve decides an ambiguous commit by reloading the table and looking
 // for the commit id. It retries the reload while the catalog is down, for
 // up to a minute.
-func (w *Table) resolve(ctx context.Context, id string, cause error) (*table.Table, error) {
-	return w.resolveWith(ctx, func(t *table.Table) bool { return hasCommit(t, id) }, cause)
+func (w *Table) resolve(ctx context.Context, baseTbl *table.Table, id string, cause error) (*table.Table, error) {
+	return w.resolveWith(ctx, baseTbl, func(t *table.Table) bool { return hasCommit(t, id) }, cause)
 }
 
-// resolveWith is resolve with a test of whether the commit happened.
-func (w *Table) resolveWith(ctx context.Context, committed func(*table.Table) bool, cause error) (*table.Table, error) {
+// resolveWith is resolve with a test of whether the commit happened;
+// baseTbl is the table the commit was pinned to.
+func (w *Table) resolveWith(ctx context.Context, baseTbl *table.Table, committed func(*table.Table) bool, cause error) (*table.Table, error) {
 	w.log.Warn("commit outcome unknown; reloading the table to find out", "error", cause)
-	base := w.tbl.CurrentSnapshot()
+	base := baseTbl.CurrentSnapshot()
 	delay := 200 * time.Millisecond
 	deadline := time.Now().Add(time.Minute)
 	for {

@@ -23,6 +23,9 @@ import (
 // plan is what one batch does to the table, worked out against the key
 // index before anything is written.
 type plan struct {
+	// base is the table the plan was made against; the commit is pinned
+	// to its snapshot.
+	base     *table.Table
 	src      *schema.Table
 	truncate bool
 	// deletes maps a data file number to the row positions to delete.
@@ -49,7 +52,7 @@ type rowGroup struct {
 
 // plan works out the deletes and the new rows of a batch.
 func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
-	p := &plan{src: w.lakeView(b.Table), truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, deletedAt: map[string]uint64{}, ingested: time.Now()}
+	p := &plan{base: w.tbl, src: w.lakeView(b.Table), truncate: b.Truncate, deletes: map[int][]int64{}, groups: map[string]*rowGroup{}, deletedAt: map[string]uint64{}, ingested: time.Now()}
 	ix := w.index
 	if b.Resync != lake.ResyncNone {
 		if len(b.Changes) > 0 || b.Truncate {
