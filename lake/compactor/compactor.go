@@ -118,13 +118,19 @@ type Compactor struct {
 	sources []*source
 
 	mu      sync.Mutex
-	workers map[string]*worker    // by topic, in the current session
-	tables  map[string]lake.Table // open tables by topic, kept across sessions
-	maint   map[string]maintained // last maintenance by topic, kept across sessions
-	stopped map[string]error      // tables stopped by bad input, by topic
-	cl      *kgo.Client
-	failErr error
-	cancel  context.CancelFunc
+	workers map[string]*worker // by topic, in the current session
+	// retiring holds, by topic, the worker a revoke is stopping: it may
+	// still be committing (for up to revokeFlushBudget) when the next
+	// session, once the old one gave up leaving the group, assigns the
+	// topic again, and the next worker must not use the table before it
+	// is done.
+	retiring map[string]*worker
+	tables   map[string]lake.Table // open tables by topic, kept across sessions
+	maint    map[string]maintained // last maintenance by topic, kept across sessions
+	stopped  map[string]error      // tables stopped by bad input, by topic
+	cl       *kgo.Client
+	failErr  error
+	cancel   context.CancelFunc
 }
 
 // source is one reader's topics.
@@ -164,7 +170,7 @@ func New(cfg Config) *Compactor {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Compactor{cfg: cfg, log: log, workers: map[string]*worker{}, tables: map[string]lake.Table{}, maint: map[string]maintained{}, stopped: map[string]error{}}
+	c := &Compactor{cfg: cfg, log: log, workers: map[string]*worker{}, retiring: map[string]*worker{}, tables: map[string]lake.Table{}, maint: map[string]maintained{}, stopped: map[string]error{}}
 	for _, s := range cfg.Sources {
 		if s.Namespace == "" {
 			s.Namespace = "{db}"
@@ -479,6 +485,21 @@ func (c *Compactor) assigned(sctx, actx context.Context, offsets map[string]map[
 		if src == nil {
 			continue
 		}
+		c.mu.Lock()
+		prev := c.retiring[topic]
+		c.mu.Unlock()
+		if prev != nil {
+			// The last session's worker of the topic is still committing
+			// what it held (its budget is revokeFlushBudget): the table is
+			// one object for both, and a commit planned by one must not
+			// meet a change by the other.
+			c.log.Info("waiting for the previous session's worker of the topic to stop", "topic", topic)
+			select {
+			case <-prev.done:
+			case <-sctx.Done():
+				return offsets // the session is ending
+			}
+		}
 		var ps []int32
 		for p := range parts {
 			ps = append(ps, p)
@@ -534,9 +555,19 @@ func (c *Compactor) revoked(topics map[string][]int32, flush bool) {
 		if w := c.workers[t]; w != nil {
 			ws = append(ws, w)
 			delete(c.workers, t)
+			c.retiring[t] = w
 		}
 	}
 	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		for _, w := range ws {
+			if c.retiring[w.topic] == w {
+				delete(c.retiring, w.topic)
+			}
+		}
+		c.mu.Unlock()
+	}()
 	for _, w := range ws {
 		if !flush {
 			w.disown(errLost)

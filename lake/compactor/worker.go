@@ -42,8 +42,10 @@ type worker struct {
 	// handled; it is shared with the poll loop.
 	ahead fetchAhead
 
-	tbl   lake.Table
-	table schema.TableID
+	// session is the context of the worker's session, ended with it.
+	session context.Context
+	tbl     lake.Table
+	table   schema.TableID
 	// next is, per partition, the offset of the next record to apply;
 	// records below it are already in the table.
 	next map[int32]int64
@@ -143,7 +145,11 @@ func (w *worker) open(ctx context.Context) error {
 	return nil
 }
 
-func (w *worker) start(ctx context.Context) { go w.run(ctx) }
+// start runs the worker in session ctx.
+func (w *worker) start(ctx context.Context) {
+	w.session = ctx
+	go w.run(ctx)
+}
 
 // fetched is one fetch's records of the worker's topic, and their size.
 type fetched struct {
@@ -308,6 +314,12 @@ func (w *worker) fail(err error) {
 	if _, ok := w.c.table(w.topic).(lake.Refresher); !ok {
 		w.c.setTable(w.topic, nil)
 	} // else kept, and refreshed when opened again: its key index survives
+	if w.session != nil && w.session.Err() != nil {
+		// A revoked worker whose session ended while it committed: the
+		// next session is not its to end.
+		w.log.Warn("commit failed after the session ended; the next owner of the topic starts from the table's checkpoint", "error", err)
+		return
+	}
 	w.c.fail(fmt.Errorf("topic %s: %w", w.topic, err))
 }
 
