@@ -458,12 +458,8 @@ func (c *chaos) inject(ctx context.Context, n int) bool {
 
 // compactorJoined reports whether worker i has been assigned its topics
 // since it last started, so that a kill hits a worker that holds tables.
-// It was also meant to keep a worker from being killed inside its first
-// JoinGroup, which left kfake's group wedged for good; it could not (a
-// worker whose session starts again, or whose member id kfake forgot, joins
-// anew after its first assignment), and harness.Kafka now answers such a
-// JoinGroup as Kafka does, so that the member expires: see joinConn in
-// harness/kafka.go and TestKafkaGroupRejoinsAfterKills.
+// (A kill inside JoinGroup no longer wedges kfake's group: see joinConn in
+// harness/kafka.go and TestKafkaGroupRejoinsAfterKills.)
 func (c *chaos) compactorJoined(i int) bool {
 	return c.compactors[i].loggedSinceStart("topic assigned")
 }
