@@ -114,7 +114,10 @@ func (r *topicReader) read(ctx context.Context, p partitionRange, fn func(*kgo.R
 			continue
 		}
 		if err != nil {
-			if !kerr.IsRetriable(err) && !errors.Is(err, errNoLeader) || retry >= 50 || ctx.Err() != nil {
+			// Kafka's retriable errors, a partition without a leader and
+			// connection errors are tried again for a few seconds.
+			var ke *kerr.Error
+			if errors.As(err, &ke) && !ke.Retriable || retry >= 50 || ctx.Err() != nil {
 				return err
 			}
 			retry++
