@@ -148,6 +148,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // in distinct, whose values differ on every row of a file (a dictionary of
 // them would only be built, then dropped or written in vain).
 func writerProps(distinct ...string) *parquet.WriterProperties {
+	return parquet.NewWriterProperties(writerPropsOptions(distinct...)...)
+}
+
+func writerPropsOptions(distinct ...string) []parquet.WriterProperty {
 	opts := []parquet.WriterProperty{
 		parquet.WithCompression(compress.Codecs.Zstd),
 		parquet.WithCompressionLevel(1),
@@ -159,7 +163,7 @@ func writerProps(distinct ...string) *parquet.WriterProperties {
 	for _, c := range distinct {
 		opts = append(opts, parquet.WithDictionaryFor(c, false))
 	}
-	return parquet.NewWriterProperties(opts...)
+	return opts
 }
 
 // deleteProps are the settings of position delete files, whose positions

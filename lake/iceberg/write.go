@@ -189,15 +189,10 @@ func (w *Table) newFilePath(partitionPath, suffix string) string {
 
 // writeData writes one data file of new rows.
 func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *arrow.Schema, p *plan, g *rowGroup, changes []*lake.Change) (writtenData, error) {
-	rec, err := buildRecord(sc, asc, p.src, changes, p.ingested)
+	path := w.newFilePath(g.path, "")
+	meta, size, err := writeDataParquet(wfs, path, sc, asc, p.src, changes, p.ingested, w.dataProps(p.src))
 	if err != nil {
 		return writtenData{}, fmt.Errorf("table %s: %w", w.name(), err)
-	}
-	defer rec.Release()
-	path := w.newFilePath(g.path, "")
-	meta, size, err := writeParquet(wfs, path, rec, w.dataProps(p.src))
-	if err != nil {
-		return writtenData{}, err
 	}
 	df, err := table.DataFileFromMetadata(table.DataFileArgs{
 		Schema: sc, Spec: w.tbl.Spec(), Format: iceberg.ParquetFile, Metadata: meta,
@@ -213,38 +208,6 @@ func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *ar
 		keys[i] = ch.KeyHash()
 	}
 	return writtenData{df: df, keys: keys}, nil
-}
-
-// buildRecord lays out rows in the lake schema: source columns by name
-// (null for a lake column the source no longer has), then the metadata
-// columns.
-func buildRecord(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, changes []*lake.Change, ingested time.Time) (arrow.RecordBatch, error) {
-	rb := array.NewRecordBuilder(arrowPool, asc)
-	defer rb.Release()
-	cols := make([]columnAppender, len(sc.Fields()))
-	for fi, f := range sc.Fields() {
-		b := rb.Field(fi)
-		b.Reserve(len(changes))
-		cols[fi] = newColumnAppender(b, f, src, ingested)
-		cols[fi].reserveData(changes)
-	}
-	// Row by row: each change is read once, while the builders' ends
-	// stay in cache.
-	for _, ch := range changes {
-		for i := range cols {
-			if err := cols[i].append(ch); err != nil {
-				return nil, err
-			}
-		}
-	}
-	rec := rb.NewRecordBatch()
-	for fi, f := range sc.Fields() {
-		if f.Required && rec.Column(fi).NullN() > 0 {
-			rec.Release()
-			return nil, fmt.Errorf("column %s is required in the lake but a change has no value for it", f.Name)
-		}
-	}
-	return rec, nil
 }
 
 // appendKind says what a columnAppender appends.
@@ -284,48 +247,62 @@ type columnAppender struct {
 	bl   *array.BooleanBuilder
 }
 
-func newColumnAppender(b array.Builder, f iceberg.NestedField, src *schema.Table, ingested time.Time) columnAppender {
-	a := columnAppender{b: b, name: f.Name, ingested: arrow.Timestamp(ingested.UnixMicro())}
-	a.str, _ = b.(*array.StringBuilder)
-	a.ts, _ = b.(*array.TimestampBuilder)
-	switch f.Name {
+// newColumnAppender returns the appender of lake column name, of Arrow
+// type dt, with builder b (nil when the column's values go elsewhere, see
+// setBuilder).
+func newColumnAppender(b array.Builder, name string, dt arrow.DataType, src *schema.Table, ingested time.Time) columnAppender {
+	a := columnAppender{name: name, ingested: arrow.Timestamp(ingested.UnixMicro())}
+	switch name {
 	case ColCommittedAt:
 		a.kind = appendCommittedAt
-		return a
 	case ColPosition:
 		a.kind = appendPosition
-		return a
 	case ColOp:
 		a.kind = appendOp
-		return a
 	case ColIngestedAt:
 		a.kind = appendIngestedAt
-		return a
+	default:
+		if a.ci = src.Index(name); a.ci < 0 {
+			a.kind = appendNull
+			break
+		}
+		a.typ = src.Columns[a.ci].Type
+		switch dt.ID() {
+		case arrow.INT64:
+			a.kind = appendInt64
+		case arrow.INT32:
+			a.kind = appendInt32
+		case arrow.STRING:
+			a.kind = appendString
+		case arrow.DATE32:
+			a.kind = appendDate
+		case arrow.TIMESTAMP:
+			a.kind = appendTimestamp
+		case arrow.FLOAT64:
+			a.kind = appendFloat64
+		case arrow.BOOL:
+			a.kind = appendBool
+		default:
+			a.kind = appendAny
+		}
 	}
-	a.ci = src.Index(f.Name)
-	if a.ci < 0 {
-		a.kind = appendNull
-		return a
-	}
-	a.typ = src.Columns[a.ci].Type
-	a.kind = appendAny
-	switch b := b.(type) {
-	case *array.Int64Builder:
-		a.kind, a.i64 = appendInt64, b
-	case *array.Int32Builder:
-		a.kind, a.i32 = appendInt32, b
-	case *array.StringBuilder:
-		a.kind = appendString
-	case *array.Date32Builder:
-		a.kind, a.date = appendDate, b
-	case *array.TimestampBuilder:
-		a.kind = appendTimestamp
-	case *array.Float64Builder:
-		a.kind, a.f64 = appendFloat64, b
-	case *array.BooleanBuilder:
-		a.kind, a.bl = appendBool, b
+	if b != nil {
+		a.setBuilder(b)
 	}
 	return a
+}
+
+// setBuilder makes b, a builder of the column's Arrow type, the one the
+// appender appends to.
+func (a *columnAppender) setBuilder(b array.Builder) {
+	a.b = b
+	a.str, _ = b.(*array.StringBuilder)
+	a.ts, _ = b.(*array.TimestampBuilder)
+	a.i64, _ = b.(*array.Int64Builder)
+	a.i32, _ = b.(*array.Int32Builder)
+	a.date, _ = b.(*array.Date32Builder)
+	a.f64, _ = b.(*array.Float64Builder)
+	a.bl, _ = b.(*array.BooleanBuilder)
 }
 
 // reserveData makes room in a text column's builder for the bytes of the
