@@ -18,6 +18,11 @@ type envelope struct {
 	After  json.RawMessage `json:"after"`
 	Op     string          `json:"op"`
 	Source sourceBlock     `json:"source"`
+	// guess is the schema version the scanner decoded the images with,
+	// in the same pass, before the source block named the envelope's
+	// own (nil when it did not); before and after are those images.
+	guess         *schema.Table `json:"-"`
+	before, after []any
 }
 
 // sourceBlock is what the compactor reads of an envelope's source block.
@@ -136,6 +141,10 @@ func (e *envelope) tableID() schema.TableID {
 // codec.
 func (e *envelope) images(t *schema.Table, c *tableCodec, out *schema.Envelope) error {
 	*out = schema.Envelope{Op: e.op(), Unchanged: e.Source.Unchanged, SchemaVersion: e.Source.Version, Database: e.Source.DB, Table: e.Source.Table}
+	if e.guess == t {
+		out.Before, out.After = e.before, e.after
+		return nil
+	}
 	var err error
 	if out.Before, err = scanImage(e.Before, t, c); err != nil {
 		return fmt.Errorf("decode before: %w", err)

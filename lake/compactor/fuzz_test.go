@@ -63,7 +63,30 @@ func FuzzScanEnvelope(f *testing.F) {
 			checkImage(t, img, tbl, items)
 			checkImage(t, img, kindsTable, kinds)
 		}
+		checkGuess(t, value, want, tbl, items)
+		checkGuess(t, value, want, kindsTable, kinds)
 	})
+}
+
+// checkGuess scans value with schema version g as the scanner's guess:
+// the envelope and its images must be those of encoding/json (want).
+func checkGuess(t *testing.T, value []byte, want *envelope, g *schema.Table, c *tableCodec) {
+	t.Helper()
+	es := envelopeScanner{guess: g, codec: c}
+	got, err := es.scan(value)
+	if err != nil {
+		t.Fatalf("%q: scanner guessing %s error %v, encoding/json none", value, g.ID, err)
+	}
+	if string(got.Before) != string(want.Before) || string(got.After) != string(want.After) || got.Op != want.Op || !reflect.DeepEqual(got.Source, want.Source) {
+		t.Fatalf("%q: scanner guessing %s:\nscanned       %+v\nencoding/json %+v", value, g.ID, got, want)
+	}
+	var gi, wi schema.Envelope
+	gerr, werr := got.images(g, c, &gi), want.images(g, c, &wi)
+	// (Only whether there is an error: schema.DecodeImage names one of
+	// the unknown columns, whichever its map yields first.)
+	if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(gi, wi) {
+		t.Fatalf("%q: images guessing %s: %+v, %v; without: %+v, %v", value, g.ID, gi, gerr, wi, werr)
+	}
 }
 
 // FuzzScanValue decodes arbitrary bytes as the value of every kind with

@@ -116,12 +116,19 @@ func scanImage(data []byte, t *schema.Table, c *tableCodec) ([]any, error) {
 
 func (c *tableCodec) scanImage(data []byte, t *schema.Table) ([]any, bool) {
 	s := jsonScanner{b: data}
+	out, ok := c.scanImageAt(&s, t)
+	return out, ok && s.end()
+}
+
+// scanImageAt reads an image's object from s; ok is false where it
+// leaves the image to schema.DecodeImage, with s anywhere.
+func (c *tableCodec) scanImageAt(s *jsonScanner, t *schema.Table) ([]any, bool) {
 	if !s.consume('{') {
 		return nil, false
 	}
 	out := c.image(len(t.Columns))
 	if s.consume('}') {
-		return out, s.end()
+		return out, true
 	}
 	prev := -1
 	for {
@@ -134,11 +141,11 @@ func (c *tableCodec) scanImage(data []byte, t *schema.Table) ([]any, bool) {
 			return nil, false
 		}
 		prev = i
-		if out[i], ok = c.value(&s, t, i); !ok {
+		if out[i], ok = c.value(s, t, i); !ok {
 			return nil, false
 		}
 		if s.consume('}') {
-			return out, s.end()
+			return out, true
 		}
 		if !s.consume(',') {
 			return nil, false

@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/tributary-dev/tributary/schema"
 )
 
 // The envelope is the compactor's hot path: encoding/json spends most of
@@ -482,6 +484,11 @@ type envelopeScanner struct {
 	env             envelope
 	s               jsonScanner
 	db, table, file string
+	// guess and codec, when set, are the schema version the images are
+	// decoded with as they are scanned (see envelope.guess): the last
+	// record's, which the next one nearly always shares.
+	guess *schema.Table
+	codec *tableCodec
 	// sourceSeen is set once the envelope's source block is read; memo
 	// is how the last first one was read.
 	sourceSeen bool
@@ -491,7 +498,7 @@ type envelopeScanner struct {
 // scan decodes value; when the scanner meets anything it does not expect
 // it falls back to encoding/json (decodeEnvelope).
 func (es *envelopeScanner) scan(value []byte) (*envelope, error) {
-	es.env, es.sourceSeen = envelope{}, false
+	es.env, es.sourceSeen = envelope{guess: es.guess}, false
 	es.s = jsonScanner{b: value}
 	if err := es.top(); err != nil || len(es.env.Op) != 1 || !es.s.end() {
 		return decodeEnvelope(value)
@@ -515,9 +522,9 @@ func (es *envelopeScanner) top() error {
 		}
 		switch string(key) {
 		case "before":
-			e.Before, err = s.skip()
+			e.Before, e.before, err = es.image()
 		case "after":
-			e.After, err = s.skip()
+			e.After, e.after, err = es.image()
 		case "op":
 			if s.peek() != '"' {
 				return errScan
@@ -540,6 +547,26 @@ func (es *envelopeScanner) top() error {
 			return errScan
 		}
 	}
+}
+
+// image reads an image: its bytes, and its values when the scanner has a
+// guess that decodes them. An image the guess does not decode leaves
+// env.guess nil, and the images to envelope.images.
+func (es *envelopeScanner) image() ([]byte, []any, error) {
+	s := &es.s
+	s.ws()
+	start := s.i
+	if es.env.guess != nil {
+		if s.null() {
+			return s.b[start:s.i], nil, nil
+		}
+		if img, ok := es.codec.scanImageAt(s, es.guess); ok {
+			return s.b[start:s.i], img, nil
+		}
+		s.i, es.env.guess = start, nil
+	}
+	b, err := s.skip()
+	return b, nil, err
 }
 
 // skipUnknown skips the value of a key the envelope does not have. A key

@@ -365,6 +365,7 @@ func (w *worker) record(ctx context.Context, r *kgo.Record) error {
 		return nil
 	}
 	full, codec := &w.images, w.cols.of(t)
+	w.scanner.guess, w.scanner.codec = t, codec
 	if err := env.images(t, codec, full); err != nil {
 		return badInput{err}
 	}
