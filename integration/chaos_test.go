@@ -389,15 +389,16 @@ func (c *chaos) inject(ctx context.Context, n int) bool {
 		}
 		c.note(n, kind, fmt.Sprintf("worker %d, restart in %s", i+1, pause))
 	case "kill-both-compactors":
-		pause := c.ms(100, 3000)
-		killed := 0
-		for i, w := range c.compactors {
-			if c.compactorJoined(i) && w.kill9(pause) {
-				killed++
+		pause, killed := c.ms(100, 3000), 0
+		for i := range c.compactors {
+			if !c.compactorJoined(i) {
+				return false // not while one is down: that is kill-compactor
 			}
 		}
-		if killed == 0 {
-			return false
+		for _, w := range c.compactors {
+			if w.kill9(pause) {
+				killed++
+			}
 		}
 		c.note(n, kind, fmt.Sprintf("%d workers, restart in %s", killed, pause))
 	case "restart-mariadb", "restart-postgres":
