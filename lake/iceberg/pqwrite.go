@@ -166,13 +166,13 @@ func requiredErr(name string) error {
 	return fmt.Errorf("column %s is required in the lake but a change has no value for it", name)
 }
 
-// gatherColumns lays out rows in the lake schema, as columns: source
-// columns by name (null for a lake column the source no longer has), then
-// the metadata columns.
-func gatherColumns(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, changes []*lake.Change, ingested time.Time) ([]dataColumn, error) {
+// newColumns returns the columns of a data file of n rows in the lake
+// schema sc (asc its Arrow form): source columns by name (null for a lake
+// column the source no longer has), then the metadata columns. Rows go in
+// with gatherRow, then finishColumns.
+func newColumns(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, n int, ingested time.Time) []dataColumn {
 	fields := sc.Fields()
 	cols := make([]dataColumn, len(fields))
-	n := len(changes)
 	for i, f := range fields {
 		c := &cols[i]
 		c.field = asc.Field(i)
@@ -192,25 +192,31 @@ func gatherColumns(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, cha
 			c.text = make([]parquet.ByteArray, 0, n)
 		}
 	}
-	// Row by row: each change is read once, while the columns' ends stay
-	// in cache. A column whose value does not fit its slice is built as
-	// an Arrow array afterwards.
-	for _, ch := range changes {
-		for i := range cols {
-			if c := &cols[i]; c.kind != pqArrow && !c.gather(ch) {
-				c.kind, c.def, c.i64, c.i32, c.f64, c.text = pqArrow, nil, nil, nil, nil, nil
-			}
+	return cols
+}
+
+// gatherRow adds the values of the next row. A column whose value does
+// not fit its slice is built as an Arrow array by finishColumns.
+func gatherRow(cols []dataColumn, ch *lake.Change) {
+	for i := range cols {
+		if c := &cols[i]; c.kind != pqArrow && !c.gather(ch) {
+			c.kind, c.def, c.i64, c.i32, c.f64, c.text = pqArrow, nil, nil, nil, nil, nil
 		}
 	}
+}
+
+// finishColumns builds the Arrow arrays of the columns that need them,
+// from every row of the file.
+func finishColumns(cols []dataColumn, changes []*lake.Change) error {
 	for i := range cols {
 		if c := &cols[i]; c.kind == pqArrow {
 			if err := c.buildArrow(changes); err != nil {
 				releaseColumns(cols)
-				return nil, err
+				return err
 			}
 		}
 	}
-	return cols, nil
+	return nil
 }
 
 func releaseColumns(cols []dataColumn) {
@@ -221,14 +227,9 @@ func releaseColumns(cols []dataColumn) {
 	}
 }
 
-// writeDataParquet writes changes as a Parquet data file at path, in the
-// columns of asc (the Arrow form of sc), and returns its footer and size.
-func writeDataParquet(fs icebergio.WriteFileIO, path string, sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, changes []*lake.Change, ingested time.Time, props *parquet.WriterProperties) (*metadata.FileMetaData, int64, error) {
-	cols, err := gatherColumns(sc, asc, src, changes, ingested)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer releaseColumns(cols)
+// writeColumns writes rows gathered in cols (finished) as a Parquet data
+// file at path, and returns its footer and size.
+func writeColumns(fs icebergio.WriteFileIO, path string, asc *arrow.Schema, cols []dataColumn, rows int, props *parquet.WriterProperties) (*metadata.FileMetaData, int64, error) {
 	pqs, err := pqarrow.ToParquet(asc, props, arrowWriterProps)
 	if err != nil {
 		return nil, 0, fmt.Errorf("write %s: %w", path, err)
@@ -244,7 +245,7 @@ func writeDataParquet(fs icebergio.WriteFileIO, path string, sc *iceberg.Schema,
 	cw := &countingWriter{w: out}
 	fw, err := file.NewParquetWriterWithError(cw, pqs.Root(), file.WithWriterProps(props), file.WithWriteMetadata(kv))
 	if err == nil {
-		err = writeRowGroups(fw, cols, len(changes), props.MaxRowGroupLength())
+		err = writeRowGroups(fw, cols, rows, props.MaxRowGroupLength())
 		if cerr := fw.Close(); err == nil {
 			err = cerr
 		}

@@ -32,6 +32,8 @@ type plan struct {
 	deletes map[int][]int64
 	// groups holds the rows to write, by partition path.
 	groups map[string]*rowGroup
+	// order holds the group of each row to write, in batch order.
+	order []*rowGroup
 	// gone lists keys deleted without a new row.
 	gone []keyHash
 	// deletedAt maps the source position of each delete change to the
@@ -48,6 +50,10 @@ type rowGroup struct {
 	path      string      // "col_day=2024-01-05", "" when unpartitioned
 	partition map[int]any // spec field id -> value
 	changes   []*lake.Change
+	// files are the data files of the rows, and next the number of rows
+	// gathered into them (gatherFiles).
+	files []*fileRows
+	next  int
 }
 
 // plan works out the deletes and the new rows of a batch.
@@ -114,6 +120,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 			p.groups[path] = g
 		}
 		g.changes = append(g.changes, ch)
+		p.order = append(p.order, g)
 		p.rows++
 	}
 	if len(toast) > 0 && !b.Truncate {
@@ -159,16 +166,22 @@ func (w *Table) writeFiles(ctx context.Context, p *plan) (*writtenFiles, error) 
 	if err != nil {
 		return nil, fmt.Errorf("table %s arrow schema: %w", w.name(), err)
 	}
+	files, err := gatherFiles(sc, asc, p, w.lake.cfg.TargetFileRows)
+	if err != nil {
+		return nil, fmt.Errorf("table %s: %w", w.name(), err)
+	}
 	out := &writtenFiles{}
-	for _, path := range slices.Sorted(maps.Keys(p.groups)) {
-		g := p.groups[path]
-		for chunk := range slices.Chunk(g.changes, w.lake.cfg.TargetFileRows) {
-			wd, err := w.writeData(wfs, sc, asc, p, g, chunk)
-			if err != nil {
-				return nil, err
+	for i, f := range files {
+		wd, err := w.writeData(wfs, sc, asc, p, f)
+		releaseColumns(f.cols)
+		files[i] = nil // its columns can go
+		if err != nil {
+			for _, f := range files[i+1:] {
+				releaseColumns(f.cols)
 			}
-			out.data = append(out.data, wd)
+			return nil, err
 		}
+		out.data = append(out.data, wd)
 	}
 	if w.cfg.CopyOnWrite {
 		return out, nil // the files rows are deleted from are written again (cow.go)
@@ -187,27 +200,68 @@ func (w *Table) newFilePath(partitionPath, suffix string) string {
 	return dir + uuid.NewString() + suffix + ".parquet"
 }
 
+// fileRows are the rows of one data file to write: a chunk of a
+// partition's rows, gathered in columns, with their keys.
+type fileRows struct {
+	g       *rowGroup
+	changes []*lake.Change
+	cols    []dataColumn
+	keys    []keyHash
+}
+
+// gatherFiles lays out the plan's rows in data files of at most target
+// rows each, partition by partition, and gathers their columns in one
+// pass over the rows in batch order: a pass per file would read through
+// the memory of the whole batch once for each partition.
+func gatherFiles(sc *iceberg.Schema, asc *arrow.Schema, p *plan, target int) ([]*fileRows, error) {
+	var files []*fileRows
+	for _, path := range slices.Sorted(maps.Keys(p.groups)) {
+		g := p.groups[path]
+		g.files, g.next = nil, 0
+		for chunk := range slices.Chunk(g.changes, target) {
+			f := &fileRows{g: g, changes: chunk, cols: newColumns(sc, asc, p.src, len(chunk), p.ingested), keys: make([]keyHash, 0, len(chunk))}
+			files = append(files, f)
+			g.files = append(g.files, f)
+		}
+	}
+	for _, g := range p.order {
+		k := g.next
+		g.next++
+		f, ch := g.files[k/target], g.changes[k]
+		gatherRow(f.cols, ch)
+		f.keys = append(f.keys, ch.KeyHash())
+	}
+	for i, f := range files {
+		if err := finishColumns(f.cols, f.changes); err != nil {
+			for _, f := range files[i+1:] {
+				releaseColumns(f.cols)
+			}
+			for _, f := range files[:i] {
+				releaseColumns(f.cols)
+			}
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
 // writeData writes one data file of new rows.
-func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *arrow.Schema, p *plan, g *rowGroup, changes []*lake.Change) (writtenData, error) {
-	path := w.newFilePath(g.path, "")
-	meta, size, err := writeDataParquet(wfs, path, sc, asc, p.src, changes, p.ingested, w.dataProps(p.src))
+func (w *Table) writeData(wfs icebergio.WriteFileIO, sc *iceberg.Schema, asc *arrow.Schema, p *plan, f *fileRows) (writtenData, error) {
+	path := w.newFilePath(f.g.path, "")
+	meta, size, err := writeColumns(wfs, path, asc, f.cols, len(f.changes), w.dataProps(p.src))
 	if err != nil {
 		return writtenData{}, fmt.Errorf("table %s: %w", w.name(), err)
 	}
 	df, err := table.DataFileFromMetadata(table.DataFileArgs{
 		Schema: sc, Spec: w.tbl.Spec(), Format: iceberg.ParquetFile, Metadata: meta,
 		FilePath: path, FileSize: size, Content: iceberg.EntryContentData,
-		PartitionValues: g.partition, SortOrderID: w.tbl.SortOrder().OrderID(),
+		PartitionValues: f.g.partition, SortOrderID: w.tbl.SortOrder().OrderID(),
 		Properties: w.tbl.Properties(), FormatVersion: w.tbl.Metadata().Version(),
 	})
 	if err != nil {
 		return writtenData{}, fmt.Errorf("data file %s: %w", path, err)
 	}
-	keys := make([]keyHash, len(changes))
-	for i, ch := range changes {
-		keys[i] = ch.KeyHash()
-	}
-	return writtenData{df: df, keys: keys}, nil
+	return writtenData{df: df, keys: f.keys}, nil
 }
 
 // appendKind says what a columnAppender appends.
