@@ -131,6 +131,7 @@ type Compactor struct {
 	cl       *kgo.Client
 	failErr  error
 	cancel   context.CancelFunc
+	pool     fetchPool // the fetched batches' memory, kept across sessions
 }
 
 // source is one reader's topics.
@@ -355,6 +356,7 @@ func (c *Compactor) session(ctx context.Context) error {
 		kgo.WithLogger(kgoLogger{c.log.With("component", "kafka")}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
+		kgo.WithPools(&c.pool),
 		// Transaction markers reach the workers, which step over them,
 		// so that a table at rest has no consume lag.
 		kgo.KeepControlRecords(),

@@ -530,3 +530,28 @@ func TestCompactorFailedCommits(t *testing.T) {
 		t.Errorf("only %d failures were injected, want %d", flaky.failed, flaky.limit)
 	}
 }
+
+// TestCompactorRecyclesFetches folds many small fetched batches into one
+// commit while their memory goes back to the Kafka client and is reused
+// for the batches after them: a value that pointed into a recycled batch
+// would change under the pending rows, and the lake would differ from the
+// source.
+func TestCompactorRecyclesFetches(t *testing.T) {
+	brokers, l := newBrokerAndLake(t)
+	s := newSource(t, brokers, itemsTable("items", 1))
+	c, _ := startCompactor(t, brokers, l, func(cfg *Config) { cfg.Interval, cfg.MaxRows = 3*time.Second, 100_000 })
+	for i := range int64(3000) {
+		s.event(schema.OpCreate, nil, rowOf(i, fmt.Sprint("value ", i)))
+		if i%2 == 0 {
+			s.event(schema.OpUpdate, s.want[i], rowOf(i, fmt.Sprint("updated ", i)))
+		}
+		if i%50 == 49 {
+			s.commit()
+		}
+	}
+	s.commit()
+	waitLake(t, l, s)
+	if n := c.pool.reused.Load(); n < 10 {
+		t.Errorf("%d fetch buffers reused, want many", n)
+	}
+}

@@ -256,6 +256,7 @@ func (w *worker) handle(ctx context.Context, recs []*kgo.Record) {
 		}
 		err := w.record(ctx, r)
 		if err == nil {
+			w.recycle(r)
 			continue
 		}
 		var bad badInput
@@ -461,6 +462,7 @@ func (w *worker) passBarrier(ctx context.Context) error {
 			if err := w.record(ctx, r); err != nil {
 				return err
 			}
+			w.recycle(r)
 		}
 	}
 	return nil
