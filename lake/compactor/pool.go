@@ -12,8 +12,8 @@ import (
 // fetchPool gives the Kafka client back the memory of fetched batches once
 // the worker is done with every record of a batch (kgo.Record.Recycle): the
 // buffer a batch is decompressed into and the slice of its records. Without
-// it every fetched batch was garbage: a third of what the compactor
-// allocated, and the collector's work with it.
+// it every fetched batch was garbage: over a third of what the
+// compactor allocated, and the collector's work with it.
 //
 // A recycled record's Key and Value bytes are overwritten by a later batch,
 // so nothing the compactor keeps may point into them. Nothing does: the

@@ -22,8 +22,8 @@ import (
 // Data files of new rows are written from the changes straight into
 // Parquet's column writers. Through pqarrow, every value was first
 // appended to an Arrow builder (its text copied into the builder's
-// buffer), and the record then converted back into Parquet's values: a
-// third of the compactor's write time. Here the common columns (integers,
+// buffer), and the record then converted back into Parquet's values.
+// Here the common columns (integers,
 // dates, timestamps, doubles, text and the metadata columns) gather their
 // values in plain slices, text pointing at the changes' own strings, and
 // the rest still go through an Arrow array, written by pqarrow's own
