@@ -120,6 +120,26 @@ func (c *tableCodec) scanImage(data []byte, t *schema.Table) ([]any, bool) {
 	return out, ok && s.end()
 }
 
+// image reads an image: its bytes, and its values when the scanner has a
+// guess that decodes them. An image the guess does not decode leaves
+// env.guess nil, and the images to envelope.images.
+func (es *envelopeScanner) image() ([]byte, []any, error) {
+	s := &es.s
+	s.ws()
+	start := s.i
+	if es.env.guess != nil {
+		if s.null() {
+			return s.b[start:s.i], nil, nil
+		}
+		if img, ok := es.codec.scanImageAt(s, es.guess); ok {
+			return s.b[start:s.i], img, nil
+		}
+		s.i, es.env.guess = start, nil
+	}
+	b, err := s.skip()
+	return b, nil, err
+}
+
 // scanImageAt reads an image's object from s; ok is false where it
 // leaves the image to schema.DecodeImage, with s anywhere.
 func (c *tableCodec) scanImageAt(s *jsonScanner, t *schema.Table) ([]any, bool) {

@@ -549,26 +549,6 @@ func (es *envelopeScanner) top() error {
 	}
 }
 
-// image reads an image: its bytes, and its values when the scanner has a
-// guess that decodes them. An image the guess does not decode leaves
-// env.guess nil, and the images to envelope.images.
-func (es *envelopeScanner) image() ([]byte, []any, error) {
-	s := &es.s
-	s.ws()
-	start := s.i
-	if es.env.guess != nil {
-		if s.null() {
-			return s.b[start:s.i], nil, nil
-		}
-		if img, ok := es.codec.scanImageAt(s, es.guess); ok {
-			return s.b[start:s.i], img, nil
-		}
-		s.i, es.env.guess = start, nil
-	}
-	b, err := s.skip()
-	return b, nil, err
-}
-
 // skipUnknown skips the value of a key the envelope does not have. A key
 // with upper-case letters may be one encoding/json matches without regard
 // to case, which the scanner leaves to it (keys beyond ASCII never reach
