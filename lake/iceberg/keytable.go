@@ -16,14 +16,16 @@ import (
 // cache miss per key. The zero hash marks an empty slot (lake.HashKey
 // never returns it).
 //
-// Slots are 24 bytes, 3/8 to 3/4 of them used. Growing doubles the slots
-// at once, so memory peaks at 1.5 times the new size meanwhile, as Go's
-// maps before 1.24 did. (256 shards growing on their own would not peak,
+// Slots are 24 bytes, 3/8 to 3/4 of them used; a large table's slots are
+// outside Go's heap (slotmem.go). Growing doubles the slots at once, so
+// memory peaks at 1.5 times the new size meanwhile, as Go's maps before
+// 1.24 did. (256 shards growing on their own would not peak,
 // but ran 20-30% slower in BenchmarkKeyTableBatch, probably from TLB
 // misses over 256 separate allocations; not measured further.)
 type keyTable struct {
 	slots []keySlot
-	shift uint // 64 - log2(len(slots))
+	mem   *slotMem // the mapping holding slots, nil when they are on the heap (slotmem.go)
+	shift uint     // 64 - log2(len(slots))
 	n     int
 }
 
@@ -89,8 +91,9 @@ func (t *keyTable) reserve(n int) {
 		return
 	}
 	size := max(minKeySlots, 1<<bits.Len(uint(want*4/3)))
-	old := t.slots
-	t.slots, t.shift = make([]keySlot, size), uint(64-bits.TrailingZeros(uint(size)))
+	old, oldMem := t.slots, t.mem
+	t.slots, t.mem = newSlots(size)
+	t.shift = uint(64 - bits.TrailingZeros(uint(size)))
 	// The old slots are in about hash order: the new table is filled
 	// from start to end.
 	m := t.mask()
@@ -104,6 +107,7 @@ func (t *keyTable) reserve(n int) {
 		}
 		t.slots[i] = s
 	}
+	oldMem.free()
 }
 
 // Delete removes h, and reports whether it was there.

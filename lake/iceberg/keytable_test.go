@@ -2,7 +2,10 @@ package iceberg
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
 	"testing"
+	"time"
 )
 
 // TestKeyTable runs random operations on a keyTable and a map side by
@@ -185,4 +188,70 @@ func BenchmarkKeyMapBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/key")
+}
+
+// TestKeyTableMapped grows a table past mapMinSlots, so that its slots
+// are mapped outside the heap (on Linux), and checks its keys through
+// growth, deletes and Clear, that growing unmaps the old slots, and that
+// a table no longer reachable is unmapped.
+func TestKeyTableMapped(t *testing.T) {
+	mapped := runtime.GOOS == "linux"
+	// No collection while the table grows: an old mapping left for its
+	// cleanup, not unmapped by the growth, shows in mappedBytes.
+	gc := debug.SetGCPercent(-1)
+	before := mappedBytes.Load()
+	r := rand.New(rand.NewPCG(5, 6))
+	tbl := &keyTable{}
+	var keys []keyHash
+	for range 6 {
+		slots := make([]keySlot, 50_000)
+		for i := range slots {
+			slots[i] = keySlot{keyHash{r.Uint64(), r.Uint64() | 1}, uint64(len(keys))}
+			keys = append(keys, slots[i].h)
+		}
+		tbl.setAll(slots)
+	}
+	if tbl.Len() != len(keys) || len(tbl.slots) < mapMinSlots {
+		t.Fatalf("%d keys in %d slots, want %d keys in at least %d", tbl.Len(), len(tbl.slots), len(keys), mapMinSlots)
+	}
+	if got := tbl.mem != nil; got != mapped {
+		t.Fatalf("slots mapped %v, want %v", got, mapped)
+	}
+	if mapped && mappedBytes.Load()-before != int64(len(tbl.mem.b)) {
+		t.Errorf("%d bytes mapped, want only the table's %d", mappedBytes.Load()-before, len(tbl.mem.b))
+	}
+	debug.SetGCPercent(gc)
+	for i, h := range keys {
+		if l, ok := tbl.Get(h); !ok || l != uint64(i) {
+			t.Fatalf("key %d: %d, %v", i, l, ok)
+		}
+	}
+	tbl.deleteAll(keys[:len(keys)/2])
+	for i, h := range keys {
+		if _, ok := tbl.Get(h); ok != (i >= len(keys)/2) {
+			t.Fatalf("key %d present %v after deleting the first half", i, ok)
+		}
+	}
+	tbl.Clear()
+	if tbl.Len() != 0 {
+		t.Fatalf("%d keys after Clear", tbl.Len())
+	}
+	for _, h := range keys {
+		if _, ok := tbl.Get(h); ok {
+			t.Fatal("a key survived Clear")
+		}
+	}
+	tbl.Set(keys[0], 7)
+	if l, ok := tbl.Get(keys[0]); !ok || l != 7 {
+		t.Fatalf("key after Clear and Set: %d, %v", l, ok)
+	}
+	tbl = nil
+	for range 100 {
+		runtime.GC()
+		if mappedBytes.Load() == before {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("%d bytes still mapped once the table is unreachable", mappedBytes.Load()-before)
 }
