@@ -1,12 +1,12 @@
 package compactor
 
 import (
-	"math/bits"
-	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/tributary-dev/tributary/internal/sizepool"
 )
 
 // fetchPool gives the Kafka client back the memory of fetched batches once
@@ -23,37 +23,10 @@ import (
 // TestCompactorRecyclesFetches checks the lake still equals the source with
 // the buffers reused.
 type fetchPool struct {
-	// bufs and recs hold free buffers and record slices by size class:
-	// class k holds capacities from 1<<k up to (not including) 1<<(k+1).
-	bufs, recs [maxPoolClass + 1]sync.Pool
+	bufs sizepool.Pool[byte]
+	recs sizepool.Pool[kgo.Record]
 	// reused counts the buffers handed out again (for the test).
 	reused atomic.Int64
-}
-
-// maxPoolClass is the largest size class pooled: buffers of 1 GiB and up
-// are left to the collector.
-const maxPoolClass = 30
-
-// classOf returns the class whose every slice has room for n, or -1
-// when n is too large to pool.
-func classOf(n int) int {
-	k := bits.Len(uint(max(n, 1) - 1))
-	if k > maxPoolClass {
-		return -1
-	}
-	return k
-}
-
-// classOfCap returns the class of a slice of capacity c, or -1.
-func classOfCap(c int) int {
-	if c <= 0 {
-		return -1
-	}
-	k := bits.Len(uint(c)) - 1
-	if k > maxPoolClass {
-		return -1
-	}
-	return k
 }
 
 var (
@@ -70,46 +43,28 @@ func (p *fetchPool) GetDecompressBytes(compressed []byte, codec kgo.CompressionC
 		return nil
 	}
 	n, err := s2.DecodedLen(compressed)
-	if err != nil {
+	if err != nil || sizepool.Class(n) < 0 {
 		return nil
 	}
-	k := classOf(n)
-	if k < 0 {
-		return nil
-	}
-	if b, ok := p.bufs[k].Get().(*[]byte); ok {
+	b, reused := p.bufs.Get(n)
+	if reused {
 		p.reused.Add(1)
-		return (*b)[:0]
 	}
-	return make([]byte, 0, 1<<k)
+	return b
 }
 
 // PutDecompressBytes takes back a batch's buffer, zeroed by the client.
-func (p *fetchPool) PutDecompressBytes(b []byte) {
-	if k := classOfCap(cap(b)); k >= 0 {
-		p.bufs[k].Put(&b)
-	}
-}
+func (p *fetchPool) PutDecompressBytes(b []byte) { p.bufs.Put(b) }
 
 // GetRecords returns a slice for the n records of a batch.
 func (p *fetchPool) GetRecords(n int) []kgo.Record {
-	k := classOf(n)
-	if k < 0 {
-		return make([]kgo.Record, 0, n)
-	}
-	if r, ok := p.recs[k].Get().(*[]kgo.Record); ok {
-		return (*r)[:0]
-	}
-	return make([]kgo.Record, 0, 1<<k)
+	r, _ := p.recs.Get(n)
+	return r
 }
 
 // PutRecords takes back the slice of a batch's records, zeroed by their
 // Recycle.
-func (p *fetchPool) PutRecords(r []kgo.Record) {
-	if k := classOfCap(cap(r)); k >= 0 {
-		p.recs[k].Put(&r)
-	}
-}
+func (p *fetchPool) PutRecords(r []kgo.Record) { p.recs.Put(r) }
 
 // recycle gives r's memory back unless it is held behind a barrier (the
 // last held record of its partition), to be folded in later.

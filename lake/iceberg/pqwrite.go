@@ -15,6 +15,7 @@ import (
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 
+	"github.com/tributary-dev/tributary/internal/sizepool"
 	"github.com/tributary-dev/tributary/lake"
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -179,21 +180,32 @@ func newColumns(sc *iceberg.Schema, asc *arrow.Schema, src *schema.Table, n int,
 		c.app = newColumnAppender(nil, f.Name, c.field.Type, src, ingested)
 		c.kind, c.nullable = pqKinds[c.app.kind], !f.Required
 		if c.nullable {
-			c.def = make([]int16, 0, n)
+			c.def, _ = defPool.Get(n)
 		}
 		switch c.kind {
 		case pqInt64:
-			c.i64 = make([]int64, 0, n)
+			c.i64, _ = i64Pool.Get(n)
 		case pqInt32:
-			c.i32 = make([]int32, 0, n)
+			c.i32, _ = i32Pool.Get(n)
 		case pqFloat64:
-			c.f64 = make([]float64, 0, n)
+			c.f64, _ = f64Pool.Get(n)
 		case pqText:
-			c.text = make([]parquet.ByteArray, 0, n)
+			c.text, _ = textPool.Get(n)
 		}
 	}
 	return cols
 }
+
+// The slices of the columns of one data file are the next file's
+// (releaseColumns): a batch's files are written one after the other, and
+// the next batch's are about the same sizes.
+var (
+	defPool  sizepool.Pool[int16]
+	i64Pool  sizepool.Pool[int64]
+	i32Pool  sizepool.Pool[int32]
+	f64Pool  sizepool.Pool[float64]
+	textPool sizepool.Pool[parquet.ByteArray]
+)
 
 // gatherRow adds the values of the next row. A column whose value does
 // not fit its slice is built as an Arrow array by finishColumns.
@@ -219,11 +231,31 @@ func finishColumns(cols []dataColumn, changes []*lake.Change) error {
 	return nil
 }
 
+// releaseColumns gives back the columns' memory once their file is
+// written (or given up): cols must not be used again.
 func releaseColumns(cols []dataColumn) {
-	for _, c := range cols {
+	for i := range cols {
+		c := &cols[i]
 		if c.arr != nil {
 			c.arr.Release()
 		}
+		if c.def != nil {
+			defPool.Put(c.def)
+		}
+		if c.i64 != nil {
+			i64Pool.Put(c.i64)
+		}
+		if c.i32 != nil {
+			i32Pool.Put(c.i32)
+		}
+		if c.f64 != nil {
+			f64Pool.Put(c.f64)
+		}
+		if c.text != nil {
+			clear(c.text) // they point at the changes' text
+			textPool.Put(c.text)
+		}
+		*c = dataColumn{}
 	}
 }
 

@@ -49,6 +49,7 @@ func (p *plan) empty() bool { return p.rows == 0 && p.ndelete == 0 }
 type rowGroup struct {
 	path      string      // "col_day=2024-01-05", "" when unpartitioned
 	partition map[int]any // spec field id -> value
+	rows      int         // len(changes), counted before they are gathered
 	changes   []*lake.Change
 	// files are the data files of the rows, and next the number of rows
 	// gathered into them (gatherFiles).
@@ -119,9 +120,24 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 			g = &rowGroup{path: path, partition: values}
 			p.groups[path] = g
 		}
-		g.changes = append(g.changes, ch)
+		g.rows++
+		if p.order == nil {
+			p.order = make([]*rowGroup, 0, len(b.Changes))
+		}
 		p.order = append(p.order, g)
 		p.rows++
+	}
+	// Each group's rows, in batch order, in a slice of their number.
+	for _, g := range p.groups {
+		g.changes = make([]*lake.Change, 0, g.rows)
+	}
+	next := 0
+	for i := range b.Changes {
+		if !b.Changes[i].Delete {
+			g := p.order[next]
+			g.changes = append(g.changes, &b.Changes[i])
+			next++
+		}
 	}
 	if len(toast) > 0 && !b.Truncate {
 		if err := w.fillUnchanged(ctx, b.Table, toast, p.deletedAt); err != nil {
