@@ -267,6 +267,14 @@ func readKeys(ctx context.Context, fs icebergio.IO, kr *keyReader, files []icebe
 // addDataFiles registers data files with the keys readKeys returned for
 // them. A key already live in the index is an error.
 func (ix *keyIndex) addDataFiles(files []iceberg.DataFile, rows [][]keyAt, deleted map[string][]int64) error {
+	// Room for every key at once: growing file by file rehashed the table
+	// about log2(rows) times (a third of the time of 5 million keys added
+	// from 100 files).
+	total := 0
+	for _, r := range rows {
+		total += len(r)
+	}
+	ix.keys.reserve(total)
 	for i, df := range files {
 		f := &dataFile{path: df.FilePath(), partition: df.Partition(), specID: int(df.SpecID()), rows: df.Count(), df: df}
 		f.deleted = int64(len(deleted[f.path]))
@@ -274,7 +282,6 @@ func (ix *keyIndex) addDataFiles(files []iceberg.DataFile, rows [][]keyAt, delet
 		if err != nil {
 			return err
 		}
-		ix.keys.reserve(len(rows[i]))
 		for _, r := range rows[i] {
 			if old, dup := ix.keys.Get(r.key); dup {
 				of, op := splitLoc(old)
