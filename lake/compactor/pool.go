@@ -43,7 +43,7 @@ func (p *fetchPool) GetDecompressBytes(compressed []byte, codec kgo.CompressionC
 		return nil
 	}
 	n, err := s2.DecodedLen(compressed)
-	if err != nil || sizepool.Class(n) < 0 {
+	if err != nil {
 		return nil
 	}
 	b, reused := p.bufs.Get(n)

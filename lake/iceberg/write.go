@@ -99,6 +99,7 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 		})
 	}
 	var toast []*lake.Change
+	p.order = make([]*rowGroup, 0, len(b.Changes))
 	for i := range b.Changes {
 		ch := &b.Changes[i]
 		if ch.Delete {
@@ -121,9 +122,6 @@ func (w *Table) plan(ctx context.Context, b *lake.Batch) (*plan, error) {
 			p.groups[path] = g
 		}
 		g.rows++
-		if p.order == nil {
-			p.order = make([]*rowGroup, 0, len(b.Changes))
-		}
 		p.order = append(p.order, g)
 		p.rows++
 	}
