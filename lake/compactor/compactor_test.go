@@ -534,10 +534,12 @@ func TestCompactorFailedCommits(t *testing.T) {
 }
 
 // TestCompactorRecyclesFetches folds many small fetched batches into one
-// commit while their memory goes back to the Kafka client and is reused
-// for the batches after them: a value that pointed into a recycled batch
-// would change under the pending rows, and the lake would differ from the
-// source.
+// commit while their memory goes back to the Kafka client, zeroed, to be
+// reused for the batches after them: a value that pointed into a recycled
+// batch would change under the pending rows, and the lake would differ
+// from the source. Whether a buffer is handed out again is up to
+// sync.Pool and to how the fetches happen to fall, so the test counts the
+// buffers given back, not those reused.
 func TestCompactorRecyclesFetches(t *testing.T) {
 	brokers, l := newBrokerAndLake(t)
 	s := newSource(t, brokers, itemsTable("items", 1))
@@ -553,7 +555,9 @@ func TestCompactorRecyclesFetches(t *testing.T) {
 	}
 	s.commit()
 	waitLake(t, l, s)
-	if n := c.pool.reused.Load(); n < 10 {
-		t.Errorf("%d fetch buffers reused, want many", n)
+	n := c.pool.returned.Load()
+	t.Logf("%d fetch buffers given back", n)
+	if n < 10 {
+		t.Errorf("%d fetch buffers given back, want many", n)
 	}
 }
