@@ -131,12 +131,15 @@ func compareLakeRows(id schema.TableID, newest *schema.Table, rows []map[string]
 			detail("row %q is in the source but not in the lake", k)
 			continue
 		}
+		var diffs []string
 		for _, c := range srcCols {
 			if g, has := got[c]; !has || !tr.equal(kinds[c], want[c], g) {
-				res.Differing++
-				detail("row %q column %s: source %v, lake %v (present %v)", k, c, want[c], g, has)
-				break
+				diffs = append(diffs, fmt.Sprintf("column %s: source %v, lake %v (present %v)", c, short(want[c]), short(g), has))
 			}
+		}
+		if len(diffs) > 0 {
+			res.Differing++
+			detail("row %q %s", k, strings.Join(diffs, "; "))
 		}
 	}
 	for k, row := range lakeRows {
@@ -200,25 +203,33 @@ func ReadIcebird(ctx context.Context, dir, metadataLocation string) ([]map[strin
 	return res.Rows, nil
 }
 
-// icebirdText returns the text read.mjs prints for a source value shown as
-// MySQL text, or false for kinds icebird does not read exactly: floats and
-// unsigned 64-bit decimals become JavaScript numbers, and binary columns
-// are decoded as UTF-8 (icebird reads Parquet with hyparquet's defaults).
-func icebirdText(k schema.Kind, v any) (any, bool) {
+// icebirdText returns the text read.mjs prints for a source value as
+// ReadSource shows it, or false for types icebird does not read exactly:
+// floats, unsigned 64-bit numbers and decimals of more than 15 digits
+// become JavaScript numbers, and binary columns are decoded as UTF-8
+// (icebird reads Parquet with hyparquet's defaults). iceberg-go's reading
+// (CompareLake) checks those exactly.
+func icebirdText(t schema.Type, v any) (any, bool) {
 	s, ok := v.(string)
 	if v == nil || !ok {
 		return nil, v == nil
 	}
-	switch k {
+	switch t.Kind {
 	case schema.KindFloat32, schema.KindFloat64, schema.KindUint64, schema.KindBit, schema.KindTime,
 		schema.KindBytes, schema.KindGeometry:
 		return nil, false
+	case schema.KindDecimal:
+		if t.Precision == 0 || t.Precision > 15 {
+			return nil, false
+		}
 	case schema.KindTimestamp, schema.KindTimestampTZ:
 		t, err := time.Parse("2006-01-02 15:04:05.999999", s)
 		if err != nil {
 			return nil, false
 		}
-		return t.Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z"), true
+		// hyparquet divides the microseconds by 1000 as a BigInt, which
+		// truncates toward zero (up, before 1970), as Go's division does.
+		return time.UnixMilli(t.UnixMicro() / 1000).UTC().Format("2006-01-02T15:04:05.000Z"), true
 	}
 	return s, true
 }
@@ -253,9 +264,9 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 			res.Details = append(res.Details, fmt.Sprintf(format, args...))
 		}
 	}
-	kinds := map[string]schema.Kind{}
+	types := map[string]schema.Type{}
 	for _, c := range newest.Columns {
-		kinds[c.Name] = c.Type.Kind
+		types[c.Name] = c.Type
 	}
 	lakeRows := map[string]map[string]any{}
 	for _, r := range rows {
@@ -273,16 +284,19 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 			detail("row %q is in the source but not in the lake (icebird)", k)
 			continue
 		}
+		var diffs []string
 		for _, c := range src.Columns {
-			want, comparable := icebirdText(kinds[c], src.Rows[k][c])
+			want, comparable := icebirdText(types[c], src.Rows[k][c])
 			if !comparable {
 				continue
 			}
 			if g := got[c]; fmt.Sprint(g) != fmt.Sprint(want) {
-				res.Differing++
-				detail("row %q column %s: source %v, icebird %v", k, c, want, g)
-				break
+				diffs = append(diffs, fmt.Sprintf("column %s: source %v, icebird %v", c, short(want), short(g)))
 			}
+		}
+		if len(diffs) > 0 {
+			res.Differing++
+			detail("row %q %s", k, strings.Join(diffs, "; "))
 		}
 	}
 	for k := range lakeRows {

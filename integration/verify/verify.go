@@ -176,9 +176,9 @@ func gtidSeq(g string) int64 {
 	return n
 }
 
-// Text renders a decoded Kafka value the way MySQL's text protocol shows
-// it, so that both sides compare as text. Times lose trailing fractional
-// zeros on both sides (see normalize).
+// Text renders a decoded Kafka or lake value the way ReadSource shows it,
+// so that both sides compare as text. Times lose trailing fractional zeros
+// on both sides (see normalize).
 func Text(k schema.Kind, v any) any {
 	if v == nil {
 		return nil
@@ -190,6 +190,12 @@ func Text(k schema.Kind, v any) any {
 		return time.Unix(int64(v.(int32))*86400, 0).UTC().Format("2006-01-02")
 	case schema.KindTimestamp, schema.KindTimestampTZ:
 		return time.UnixMicro(v.(int64)).UTC().Format("2006-01-02 15:04:05.999999")
+	}
+	switch f := v.(type) {
+	case float32:
+		return strconv.FormatFloat(float64(f), 'g', -1, 64)
+	case float64:
+		return strconv.FormatFloat(f, 'g', -1, 64)
 	}
 	return fmt.Sprint(v)
 }
@@ -211,16 +217,24 @@ type Source struct {
 	Key     []string
 }
 
-// ReadSource reads a whole source table over the text protocol.
+// ReadSource reads a whole source table over the text protocol, each
+// value in the form Text gives the same value read from Kafka or the lake:
+// where the protocol's text is lossy or another format, the query converts
+// it (FLOAT widened to DOUBLE, whose text is exact; BIT and YEAR as
+// numbers; TIME as microseconds; geometry as OGC WKB), and zero dates read
+// as NULL, as the reader maps them (docs/types-mysql.md).
 func ReadSource(conn *client.Conn, id schema.TableID) (*Source, error) {
 	s := &Source{Rows: map[string]map[string]any{}}
-	res, err := conn.Execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", id.Database, id.Name)
+	res, err := conn.Execute("SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION", id.Database, id.Name)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", id, err)
 	}
+	var types []string
 	for i := range res.RowNumber() {
 		c, _ := res.GetString(i, 0)
+		dt, _ := res.GetString(i, 1)
 		s.Columns = append(s.Columns, c)
+		types = append(types, strings.ToLower(dt))
 	}
 	res, err = conn.Execute("SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' ORDER BY SEQ_IN_INDEX", id.Database, id.Name)
 	if err != nil {
@@ -232,7 +246,7 @@ func ReadSource(conn *client.Conn, id schema.TableID) (*Source, error) {
 	}
 	exprs := make([]string, len(s.Columns))
 	for i, c := range s.Columns {
-		exprs[i] = "`" + c + "`"
+		exprs[i] = sourceExpr("`"+c+"`", types[i])
 	}
 	res, err = conn.Execute(fmt.Sprintf("SELECT %s FROM `%s`.`%s`", strings.Join(exprs, ","), id.Database, id.Name))
 	if err != nil {
@@ -246,11 +260,44 @@ func ReadSource(conn *client.Conn, id schema.TableID) (*Source, error) {
 				continue
 			}
 			v, _ := res.GetString(i, j)
-			row[c] = v
+			row[c] = sourceText(v, types[j])
 		}
 		s.Rows[rowKey(row, s.Key)] = row
 	}
 	return s, nil
+}
+
+// sourceExpr returns the expression ReadSource selects for a column of a
+// data type.
+func sourceExpr(col, dataType string) string {
+	switch dataType {
+	case "float":
+		return "CAST(" + col + " AS DOUBLE)"
+	case "bit", "year":
+		return "CAST(" + col + " AS UNSIGNED)"
+	case "time":
+		return "CAST(TIME_TO_SEC(" + col + ")*1000000 AS SIGNED)"
+	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection":
+		return "ST_AsBinary(" + col + ")"
+	}
+	return col
+}
+
+// sourceText returns the text of a value ReadSource read, or nil for a
+// zero date.
+func sourceText(v, dataType string) any {
+	switch dataType {
+	case "float", "double":
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return strconv.FormatFloat(f, 'g', -1, 64)
+		}
+	case "date", "datetime", "timestamp":
+		// A zero date, or one with a zero month or day: yyyy-mm-dd...
+		if len(v) >= 10 && (v[5:7] == "00" || v[8:10] == "00") {
+			return nil
+		}
+	}
+	return v
 }
 
 func rowKey(m map[string]any, key []string) string {
