@@ -153,7 +153,7 @@ func TestLakeEveryTypePostgres(t *testing.T) {
 	for k := range rows + 1 { // the last row is NULL but for its key
 		pgExec(t, p, insert(k, k))
 	}
-	startPGReader(t, p, k, "pgtypes", nil)
+	_, stopReader := startPGReader(t, p, k, "pgtypes", nil)
 	startCompactor(t, k, l, "pgtypes")
 	tables := pgTables("every")
 	compareLakePG(t, p, k, l, "pgtypes", tables)
@@ -174,4 +174,25 @@ func TestLakeEveryTypePostgres(t *testing.T) {
 	)
 	pgWaitCaughtUp(t, p, k, "pgtypes", 60*time.Second)
 	compareLakePG(t, p, k, l, "pgtypes", tables)
+
+	// The comparison must see a one-ulp real change and a changed
+	// microsecond, made behind the (stopped) reader's back.
+	if err := stopReader(); err != nil {
+		t.Fatal(err)
+	}
+	pgExec(t, p, "UPDATE every SET c_real = 0.100000009 WHERE id = 4", "UPDATE every SET c_ts = '1969-12-31 23:59:59.999998' WHERE id = 4",
+		"UPDATE every SET c_dbl = 0.30000000000000007 WHERE id = 0")
+	ctx := context.Background()
+	conn, err := p.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	res, err := verify.CompareLakePostgres(ctx, conn, l, k.Addrs, "pgtypes", "public", tables[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Differing != 2 || res.Equal() {
+		t.Errorf("changed rows went unnoticed: %s %v", res, res.Details)
+	}
 }
