@@ -25,10 +25,26 @@ func TestLakeEveryTypeMySQL(t *testing.T) {
 	for _, r := range everyRows {
 		execAll(t, m, "INSERT INTO shop.every VALUES "+r)
 	}
+	// Odd names, a binary key, generated and invisible columns, and
+	// values at the edges of what the types hold.
+	execAll(t, m, "CREATE TABLE shop.`Odd Table` ("+
+		"`Key` BINARY(16) NOT NULL, `select` INT NOT NULL, `名前` VARCHAR(20) CHARACTER SET utf8mb4, `a``b` CHAR(4) CHARACTER SET utf8mb4, "+
+		"du DECIMAL(10,3) UNSIGNED, f73 FLOAT(7,3), d102 DOUBLE(10,2), tu TINYINT(1) UNSIGNED, e ENUM('', 'x'), "+
+		"tx TEXT, js JSON, upd TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6), "+
+		"gv INT AS (`select` * 2) VIRTUAL, gs VARCHAR(30) AS (CONCAT(`名前`, '!')) STORED, hid INT INVISIBLE DEFAULT 7, "+
+		"PRIMARY KEY (`Key`, `select`))",
+		// An invalid ENUM value is stored as '' (index 0) outside strict mode.
+		"SET STATEMENT sql_mode = '' FOR INSERT INTO shop.`Odd Table` (`Key`, `select`, `名前`, `a``b`, du, f73, d102, tu, e, tx, js) VALUES "+
+			"(X'00000000000000000000000000000000', 0, 'trailing  ', '🚀🚀🚀🚀', 9999999.999, 9999.999, 99999999.99, 255, 'bogus', CONCAT('nul', CHAR(0), 'byte'), '{\"u\": \"\\u00e9\\ud83d\\ude80\", \"big\": 123456789012345678901234567890}'), "+
+			"(X'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00', -1, '', '', 0, -9999.999, -0.01, 0, '', '', '[]'), "+
+			"(X'0102', 5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+	)
 	stopReader := startReader(t, m, k, "ltypes", nil)
 	startCompactor(t, k, l, "ltypes")
 	id := schema.TableID{Database: "shop", Name: "every"}
+	odd := schema.TableID{Database: "shop", Name: "Odd Table"}
 	compareLake(t, m, k, l, "ltypes", id)
+	compareLake(t, m, k, l, "ltypes", odd)
 	execAll(t, m,
 		"INSERT INTO shop.every SELECT id + 100, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, b, d65, d10, d38, f, dbl, bt1, bt64, dt, dtm, dtm6, ts, tm, tm6, yr, c, vc, tt, tx, mt, lt, l1, gb, bn, vb, bl, lb, e, st, js, g, pt FROM shop.every",
 		"UPDATE shop.every e JOIN shop.every s ON s.id = 2 SET e.ti = s.ti, e.tiu = s.tiu, e.si = s.si, e.siu = s.siu, e.mi = s.mi, e.miu = s.miu, e.i = s.i, e.iu = s.iu, e.bi = s.bi, e.biu = s.biu, e.b = s.b, e.d65 = s.d65, e.d10 = s.d10, e.d38 = s.d38, e.f = s.f, e.dbl = s.dbl, e.bt1 = s.bt1, e.bt64 = s.bt64, e.dt = s.dt, e.dtm = s.dtm, e.dtm6 = s.dtm6, e.ts = s.ts, e.tm = s.tm, e.tm6 = s.tm6, e.yr = s.yr, e.c = s.c, e.vc = s.vc, e.tt = s.tt, e.tx = s.tx, e.mt = s.mt, e.lt = s.lt, e.l1 = s.l1, e.gb = s.gb, e.bn = s.bn, e.vb = s.vb, e.bl = s.bl, e.lb = s.lb, e.e = s.e, e.st = s.st, e.js = s.js, e.g = s.g, e.pt = s.pt WHERE e.id = 104",
@@ -38,9 +54,20 @@ func TestLakeEveryTypeMySQL(t *testing.T) {
 		"ALTER TABLE shop.every ADD COLUMN extra DECIMAL(20,5) NOT NULL DEFAULT 1.5",
 		"UPDATE shop.every SET extra = -0.00001 WHERE id = 102",
 	)
+	execAll(t, m,
+		"UPDATE shop.`Odd Table` SET `select` = `select` + 10, hid = 8 WHERE `select` = 5",
+		"UPDATE shop.`Odd Table` SET `Key` = X'0A', `名前` = 'moved' WHERE `select` = 0",
+		"UPDATE shop.`Odd Table` SET tx = REPEAT('z', 5000) WHERE `select` = -1",
+		"DELETE FROM shop.`Odd Table` WHERE `select` = 15",
+		"INSERT INTO shop.`Odd Table` (`Key`, `select`, `名前`) VALUES (X'0102', 5, 'again')",
+		"ALTER TABLE shop.`Odd Table` ADD COLUMN `new col` DATETIME(3) NULL",
+		"UPDATE shop.`Odd Table` SET `new col` = '2024-02-29 23:59:59.999'",
+	)
 	waitCaughtUp(t, m, k, "ltypes", "ltypes", 60*time.Second)
 	compareLake(t, m, k, l, "ltypes", id)
 	compareIcebird(t, m, k, l, "ltypes", id)
+	compareLake(t, m, k, l, "ltypes", odd)
+	compareIcebird(t, m, k, l, "ltypes", odd)
 
 	// The comparison must see a one-ulp FLOAT change and a changed
 	// microsecond, made behind the (stopped) reader's back.

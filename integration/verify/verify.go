@@ -220,7 +220,7 @@ type Source struct {
 // ReadSource reads a whole source table over the text protocol, each
 // value in the form Text gives the same value read from Kafka or the lake:
 // where the protocol's text is lossy or another format, the query converts
-// it (FLOAT widened to DOUBLE, whose text is exact; BIT and YEAR as
+// it (FLOAT and DOUBLE as DOUBLE, whose text is exact; BIT and YEAR as
 // numbers; TIME as microseconds; geometry as OGC WKB), and zero dates read
 // as NULL, as the reader maps them (docs/types-mysql.md).
 func ReadSource(conn *client.Conn, id schema.TableID) (*Source, error) {
@@ -246,7 +246,7 @@ func ReadSource(conn *client.Conn, id schema.TableID) (*Source, error) {
 	}
 	exprs := make([]string, len(s.Columns))
 	for i, c := range s.Columns {
-		exprs[i] = sourceExpr("`"+c+"`", types[i])
+		exprs[i] = sourceExpr("`"+strings.ReplaceAll(c, "`", "``")+"`", types[i])
 	}
 	res, err = conn.Execute(fmt.Sprintf("SELECT %s FROM `%s`.`%s`", strings.Join(exprs, ","), id.Database, id.Name))
 	if err != nil {
@@ -271,7 +271,9 @@ func ReadSource(conn *client.Conn, id schema.TableID) (*Source, error) {
 // data type.
 func sourceExpr(col, dataType string) string {
 	switch dataType {
-	case "float":
+	case "float", "double":
+		// DOUBLE too: a column with a display scale (DOUBLE(10,2)) shows
+		// its values rounded to it.
 		return "CAST(" + col + " AS DOUBLE)"
 	case "bit", "year":
 		return "CAST(" + col + " AS UNSIGNED)"

@@ -294,6 +294,31 @@ func (l *Lake) warehouseURI() string {
 	return "file://" + filepath.ToSlash(abs)
 }
 
+// locationSegment returns the folder of a namespace or table name in a
+// table's location. Iceberg locations are URIs, which engines treat
+// differently: iceberg-go writes some paths with a space escaped as %20
+// and others not, Java's S3FileIO takes keys literally, and Hadoop's Path
+// escapes a % again. So a name keeps only letters, digits, '.', '_', '-'
+// and non-ASCII UTF-8 as they are, and any other byte becomes '~' and two
+// hex digits ("Odd Table" -> "Odd~20Table"), which no two names share. A
+// name of dots only ("..", which would climb a folder) has them escaped
+// too.
+func locationSegment(name string) string {
+	dots := strings.Trim(name, ".") == ""
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-', c >= 0x80,
+			c == '.' && !dots:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "~%02x", c)
+		}
+	}
+	return b.String()
+}
+
 // Close closes the catalog's database. It is idempotent.
 func (l *Lake) Close() error {
 	l.mu.Lock()
@@ -398,7 +423,7 @@ func (l *Lake) loadOrCreate(ctx context.Context, cat catalog.Catalog, ident tabl
 	for k, v := range cfg.Properties {
 		props[k] = v
 	}
-	location := l.warehouseURI() + "/" + cfg.Namespace + "/" + cfg.Name
+	location := l.warehouseURI() + "/" + locationSegment(cfg.Namespace) + "/" + locationSegment(cfg.Name)
 	tbl, err = cat.CreateTable(ctx, ident, sc,
 		catalog.WithPartitionSpec(&spec), catalog.WithProperties(props), catalog.WithLocation(location))
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/apache/iceberg-go"
-	"github.com/apache/iceberg-go/table"
 )
 
 // Copy-on-write tables (lake.TableConfig.CopyOnWrite) get no position
@@ -59,13 +58,12 @@ func (w *Table) rewriteTouched(ctx context.Context, p *plan) (*cowFiles, error) 
 	if err != nil {
 		return nil, err
 	}
-	sc := w.tbl.Schema()
-	asc, err := table.SchemaToArrowSchema(sc, nil, true, false)
+	_, fsc, asc, err := w.fileSchemas()
 	if err != nil {
 		return nil, err
 	}
 	for _, part := range slices.Sorted(maps.Keys(rw.groups)) {
-		wd, ok, err := w.packFiles(ctx, wfs, sc, asc, rw.groups[part], rw, rw.values[part])
+		wd, ok, err := w.packFiles(ctx, wfs, fsc, asc, rw.groups[part], rw, rw.values[part])
 		if err != nil {
 			return nil, err
 		}

@@ -268,15 +268,14 @@ func (w *Table) applyRewrite(ctx context.Context, rw *rewrite, st *lake.Maintain
 	if err != nil {
 		return err
 	}
-	sc := w.tbl.Schema()
-	asc, err := table.SchemaToArrowSchema(sc, nil, true, false)
+	_, fsc, asc, err := w.fileSchemas()
 	if err != nil {
 		return err
 	}
 	var added []writtenData
 	for _, part := range slices.Sorted(maps.Keys(rw.groups)) {
 		files := rw.groups[part]
-		if wd, ok, err := w.packFiles(ctx, wfs, sc, asc, files, rw, rw.values[part]); err != nil {
+		if wd, ok, err := w.packFiles(ctx, wfs, fsc, asc, files, rw, rw.values[part]); err != nil {
 			return err
 		} else if ok {
 			added = append(added, wd)

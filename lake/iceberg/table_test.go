@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net/http/httptest"
+	"net/url"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
@@ -391,5 +396,93 @@ func TestApplyRetype(t *testing.T) {
 		Checkpoint: lake.Checkpoint{Topic: "t", Offsets: map[int32]int64{0: 100}}})
 	if !errors.Is(err, lake.ErrIncompatible) {
 		t.Errorf("key column retyped: %v, want ErrIncompatible", err)
+	}
+}
+
+// TestLocationSegment checks that a name's folder needs no escaping in a
+// URI and that names do not share one.
+func TestLocationSegment(t *testing.T) {
+	seen := map[string]string{}
+	for name, want := range map[string]string{
+		"orders": "orders", "Order_Items-2": "Order_Items-2", "v1.2": "v1.2", "名前": "名前",
+		"Odd Table": "Odd~20Table", "a~20b": "a~7e20b", "a/b": "a~2fb", "100%": "100~25",
+		"..": "~2e~2e", ".": "~2e", "a?b#c": "a~3fb~23c", "": "",
+	} {
+		got := locationSegment(name)
+		if got != want {
+			t.Errorf("locationSegment(%q) = %q, want %q", name, got, want)
+		}
+		if other, dup := seen[got]; dup {
+			t.Errorf("%q and %q share the folder %q", name, other, got)
+		}
+		seen[got] = name
+		if u, err := url.Parse("s3://bucket/" + got); err != nil || u.Path != "/"+got || u.EscapedPath() != "/"+got && !strings.ContainsFunc(got, func(r rune) bool { return r >= 0x80 }) {
+			t.Errorf("folder %q of %q does not stand for itself in a URI", got, name)
+		}
+	}
+}
+
+// TestDataFileColumnNames checks that a table whose columns are no Avro
+// names (a space, a backtick, a leading digit, non-ASCII) gets data files
+// whose columns carry the names Java Iceberg's writers give them, with the
+// table's field ids, and in a folder that needs no escaping; and that the
+// table reads back, through its field ids, as written.
+func TestDataFileColumnNames(t *testing.T) {
+	f := newFixture(t, "")
+	src := &schema.Table{
+		ID: schema.TableID{Database: "shop", Name: "Odd Table"}, Version: 1,
+		Columns: []schema.Column{
+			{Name: "id", Type: schema.Type{Kind: schema.KindInt64}},
+			{Name: "new col", Type: schema.Type{Kind: schema.KindString}, Nullable: true},
+			{Name: "a`b", Type: schema.Type{Kind: schema.KindInt32}, Nullable: true},
+			{Name: "1st", Type: schema.Type{Kind: schema.KindString}, Nullable: true},
+			{Name: "名前", Type: schema.Type{Kind: schema.KindString}, Nullable: true},
+		},
+		Key: []string{"id"},
+	}
+	if err := src.Prepare(); err != nil {
+		t.Fatal(err)
+	}
+	f.src, f.cfg.Name = src, "Odd Table"
+	tbl := f.open()
+	row := []any{int64(1), "space", int64(7), "digit", "unicode"}
+	k, err := lake.KeyOf(src, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.apply(tbl, f.batch(lake.Change{Key: k, Row: row, Meta: lake.RowMeta{Op: schema.OpCreate, CommitTime: time.UnixMilli(1700000000000), Position: "0-1-1#0"}}))
+
+	var files []string
+	if err := filepath.WalkDir(f.dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".parquet") {
+			files = append(files, p)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 || !strings.Contains(files[0], "/shop/Odd~20Table/data/") {
+		t.Fatalf("data files %v, want one under shop/Odd~20Table/data", files)
+	}
+	r, err := file.OpenParquetFile(files[0], false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var got []string
+	for i := range r.MetaData().Schema.NumColumns() {
+		c := r.MetaData().Schema.Column(i)
+		got = append(got, fmt.Sprintf("%s=%d", c.Name(), c.SchemaNode().FieldID()))
+	}
+	want := []string{"id=1", "new_x20col=2", "a_x60b=3", "_1st=4", "名前=5"}
+	if !slices.Equal(got[:len(want)], want) {
+		t.Errorf("data file columns %v, want %v first", got, want)
+	}
+	rows, err := f.lake.ReadTable(context.Background(), "shop", "Odd Table", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0]["new col"] != "space" || fmt.Sprint(rows[0]["a`b"]) != "7" || rows[0]["1st"] != "digit" || rows[0]["名前"] != "unicode" {
+		t.Errorf("read back %v", rows)
 	}
 }

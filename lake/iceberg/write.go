@@ -175,10 +175,9 @@ func (w *Table) writeFiles(ctx context.Context, p *plan) (*writtenFiles, error) 
 	if err != nil {
 		return nil, err
 	}
-	sc := w.tbl.Schema()
-	asc, err := table.SchemaToArrowSchema(sc, nil, true, false)
+	sc, fsc, asc, err := w.fileSchemas()
 	if err != nil {
-		return nil, fmt.Errorf("table %s arrow schema: %w", w.name(), err)
+		return nil, err
 	}
 	files, err := gatherFiles(sc, asc, p, w.lake.cfg.TargetFileRows)
 	if err != nil {
@@ -186,7 +185,7 @@ func (w *Table) writeFiles(ctx context.Context, p *plan) (*writtenFiles, error) 
 	}
 	out := &writtenFiles{}
 	for i, f := range files {
-		wd, err := w.writeData(wfs, sc, asc, p, f)
+		wd, err := w.writeData(wfs, fsc, asc, p, f)
 		releaseColumns(f.cols)
 		files[i] = nil // its columns can go
 		if err != nil {
@@ -204,6 +203,24 @@ func (w *Table) writeFiles(ctx context.Context, p *plan) (*writtenFiles, error) 
 		return nil, err
 	}
 	return out, nil
+}
+
+// fileSchemas returns the table's schema, the schema its data files are
+// written with, and that one in Arrow. A data file's columns have the
+// table's field ids and types, and the names Java Iceberg's writers give
+// them (iceberg.SanitizeColumnNames, as iceberg-go's own writer does): a
+// name that is no Avro name ("new col", "名前") is escaped ("new_x20col").
+// Readers that match columns by field id (Trino, Spark, iceberg-go) do
+// not mind; readers that match them by the escaped name need it.
+func (w *Table) fileSchemas() (sc, fsc *iceberg.Schema, asc *arrow.Schema, err error) {
+	sc = w.tbl.Schema()
+	if fsc, err = iceberg.SanitizeColumnNames(sc); err != nil {
+		return nil, nil, nil, fmt.Errorf("table %s: %w", w.name(), err)
+	}
+	if asc, err = table.SchemaToArrowSchema(fsc, nil, true, false); err != nil {
+		return nil, nil, nil, fmt.Errorf("table %s arrow schema: %w", w.name(), err)
+	}
+	return sc, fsc, asc, nil
 }
 
 func (w *Table) newFilePath(partitionPath, suffix string) string {
