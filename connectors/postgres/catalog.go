@@ -34,6 +34,10 @@ type catColumn struct {
 	// attnum is the column's number in the table, which a rename keeps
 	// and no other column ever takes.
 	attnum int16
+	// generated marks a stored generated column, which logical
+	// replication does not publish (PostgreSQL before 18): the reader
+	// leaves it out of snapshots too, so both agree.
+	generated bool
 }
 
 // attnum returns the number of the named column, 0 when there is none.
@@ -44,6 +48,22 @@ func (t *tableInfo) attnum(name string) int16 {
 		}
 	}
 	return 0
+}
+
+// published returns the columns logical replication publishes: all but
+// the generated ones.
+func (t *tableInfo) published() []catColumn {
+	return slices.DeleteFunc(slices.Clone(t.cols), func(c catColumn) bool { return c.generated })
+}
+
+// generated reports whether the named column is a generated column.
+func (t *tableInfo) generated(name string) bool {
+	for _, c := range t.cols {
+		if c.name == name {
+			return c.generated
+		}
+	}
+	return false
 }
 
 func (t *tableInfo) notNull(name string) bool {
@@ -102,14 +122,14 @@ func loadTable(ctx context.Context, q querier, id schema.TableID) (*tableInfo, e
 		return nil, err
 	}
 	t.kind, t.identity = kind[0], ident[0]
-	rows, err = q.Query(ctx, `SELECT attname, atttypid, atttypmod, attnotnull, attnum FROM pg_attribute
+	rows, err = q.Query(ctx, `SELECT attname, atttypid, atttypmod, attnotnull, attnum, attgenerated <> '' FROM pg_attribute
 		WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped ORDER BY attnum`, t.oid)
 	if err != nil {
 		return nil, fmt.Errorf("read columns of %s: %w", id, err)
 	}
 	for rows.Next() {
 		var c catColumn
-		if err := rows.Scan(&c.name, &c.typ, &c.typmod, &c.notNull, &c.attnum); err != nil {
+		if err := rows.Scan(&c.name, &c.typ, &c.typmod, &c.notNull, &c.attnum, &c.generated); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read columns of %s: %w", id, err)
 		}

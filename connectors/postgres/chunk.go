@@ -43,6 +43,9 @@ type chunkShape struct {
 	fields []pgconn.FieldDescription
 	sch    *schema.Table
 	decs   []decoder
+	// keep holds the result columns that are the schema's columns, in
+	// order: all but the generated ones, which the stream does not have.
+	keep []int
 }
 
 // runTable reads a table's chunks from run.after until the end, a
@@ -147,8 +150,9 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 	bytes, full := 0, false
 	for !full && rr.NextRow() {
 		vals := rr.Values()
-		row := make([]any, len(vals))
-		for i, v := range vals {
+		row := make([]any, len(shape.keep))
+		for i, f := range shape.keep {
+			v := vals[f]
 			if v == nil {
 				continue
 			}
@@ -161,7 +165,7 @@ func (sn *snapshotter) chunk(ctx context.Context, conn *pgx.Conn, info *tableInf
 			row[i] = x
 		}
 		for j, i := range keyPos {
-			raw[j] = string(vals[i])
+			raw[j] = string(vals[shape.keep[i]])
 		}
 		res.rows = append(res.rows, row)
 		full = bytes > chunkBytes
@@ -196,9 +200,20 @@ func (shape *chunkShape) same(fields []pgconn.FieldDescription) bool {
 
 // shapeOf reads the schema and decoders of a chunk's result columns.
 func (sn *snapshotter) shapeOf(ctx context.Context, conn *pgx.Conn, id schema.TableID, fields []pgconn.FieldDescription, shape *chunkShape) error {
-	cols := make([]catColumn, len(fields))
+	info, err := loadTable(ctx, conn, id)
+	if err != nil {
+		return err
+	}
+	cols := make([]catColumn, 0, len(fields))
+	shape.keep = shape.keep[:0]
 	for i, f := range fields {
-		cols[i] = catColumn{name: f.Name, typ: f.DataTypeOID, typmod: f.TypeModifier}
+		if info != nil && info.generated(f.Name) {
+			sn.r.s.log.Warn("generated column left out: PostgreSQL does not publish generated columns to logical replication",
+				"table", id, "column", f.Name)
+			continue
+		}
+		cols = append(cols, catColumn{name: f.Name, typ: f.DataTypeOID, typmod: f.TypeModifier})
+		shape.keep = append(shape.keep, i)
 	}
 	sch, decs, prob, err := sn.r.reg.build(ctx, conn, id, cols, nil)
 	switch {

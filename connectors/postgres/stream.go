@@ -266,7 +266,7 @@ func (r *reader) start(ctx context.Context, slot *slotInfo, infos []*tableInfo) 
 // addTable publishes the first schema version of a table from the catalog
 // and queues its snapshot.
 func (r *reader) addTable(ctx context.Context, t *tableInfo) error {
-	sch, _, prob, err := r.reg.build(ctx, r.q, t.id, t.cols, nil)
+	sch, _, prob, err := r.reg.build(ctx, r.q, t.id, t.published(), nil)
 	if err != nil {
 		return err
 	}

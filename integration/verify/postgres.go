@@ -343,7 +343,8 @@ type PGSource struct {
 }
 
 // ReadPostgres reads a whole table as text with the reader's session
-// settings; money is read as numeric, the form the reader publishes.
+// settings; money is read as numeric, the form the reader publishes, and
+// generated columns, which the reader leaves out, are left out.
 func ReadPostgres(ctx context.Context, conn *pgx.Conn, id schema.TableID) (*PGSource, error) {
 	for _, s := range pgSession {
 		if _, err := conn.Exec(ctx, s); err != nil {
@@ -353,7 +354,7 @@ func ReadPostgres(ctx context.Context, conn *pgx.Conn, id schema.TableID) (*PGSo
 	src := &PGSource{Rows: map[string]map[string]any{}}
 	table := pgx.Identifier{id.Database, id.Name}.Sanitize()
 	rows, err := conn.Query(ctx, `SELECT a.attname, a.atttypid = 'money'::regtype FROM pg_attribute a
-		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`, table)
+		WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum`, table)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", id, err)
 	}
