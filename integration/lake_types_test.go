@@ -137,6 +137,20 @@ var pgEveryType = []struct {
 	{"c_comp", "pair", []string{"ROW(1, 'a b')"}},
 	{"c_range", "int4range", []string{"'[1,5)'", "'empty'"}},
 	{"c_xml", "xml", []string{"'<a>1</a>'"}},
+	{"c_char1", `"char"`, []string{"'a'", "''"}},
+	{"c_name", "name", []string{"'some name'"}},
+	{"c_oid", "oid", []string{"4294967295", "0"}},
+	{"c_lsn", "pg_lsn", []string{"'16/B374D848'"}},
+	{"c_tsv", "tsvector", []string{"'a fat cat sat on a mat'"}},
+	{"c_mrange", "int4multirange", []string{"'{[1,3), [5,7)}'"}},
+	{"c_box", "box", []string{"'((0,0),(1,1))'"}},
+	{"c_barr", "bytea[]", []string{`ARRAY['\x00ff'::bytea, NULL, '']`}},
+	{"c_uarr", "uuid[]", []string{"ARRAY['0e9f2a5c-0000-4000-8000-000000000001'::uuid]"}},
+	{"c_jarr", "jsonb[]", []string{`ARRAY['{"a": 1}'::jsonb, 'null', '"s"']`}},
+	{"c_boolarr", "boolean[]", []string{"'{t,f,NULL}'"}},
+	{"c_ivarr", "interval[]", []string{"ARRAY['1 day'::interval, '-1 year 2 mons']"}},
+	{"c_darr", "date[]", []string{"ARRAY['2024-02-29'::date, 'infinity']"}},
+	{"c_f8arr", "float8[]", []string{"'{1.5,NaN,-Infinity,0.1}'"}},
 }
 
 // TestLakeEveryTypePostgres carries a table with a column of every

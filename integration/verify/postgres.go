@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -218,9 +219,9 @@ func PGText(t schema.Type, v any) any {
 		}
 		return "f"
 	case schema.KindFloat32:
-		return strconv.FormatFloat(float64(v.(float32)), 'g', -1, 32)
+		return pgFloat(float64(v.(float32)), 32)
 	case schema.KindFloat64:
-		return strconv.FormatFloat(v.(float64), 'g', -1, 64)
+		return pgFloat(v.(float64), 64)
 	case schema.KindBytes:
 		return `\x` + hex.EncodeToString(v.([]byte))
 	case schema.KindDate:
@@ -292,6 +293,18 @@ func pgTimestamp(us int64, tz bool) string {
 
 // pgArray writes an array as array_out does: elements quoted when empty,
 // NULL-like, or holding a delimiter, brace, quote, backslash or space.
+// pgFloat writes a float in Go's shortest form, and its infinities as
+// Postgres spells them (Go writes "+Inf").
+func pgFloat(f float64, bits int) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "Infinity"
+	case math.IsInf(f, -1):
+		return "-Infinity"
+	}
+	return strconv.FormatFloat(f, 'g', -1, bits)
+}
+
 func pgArray(elem schema.Type, items []any) string {
 	var b strings.Builder
 	b.WriteByte('{')
