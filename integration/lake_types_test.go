@@ -9,6 +9,7 @@ import (
 
 	"github.com/tributary-dev/tributary/integration/harness"
 	"github.com/tributary-dev/tributary/integration/verify"
+	"github.com/tributary-dev/tributary/lake/compactor"
 	"github.com/tributary-dev/tributary/schema"
 )
 
@@ -40,7 +41,10 @@ func TestLakeEveryTypeMySQL(t *testing.T) {
 			"(X'0102', 5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
 	)
 	stopReader := startReader(t, m, k, "ltypes", nil)
-	startCompactor(t, k, l, "ltypes")
+	// Partitioned by columns with NULLs, zero dates and the types' limits.
+	startCompactorWith(t, k, l, "ltypes", map[string]compactor.TableOptions{
+		"shop.every": {PartitionColumn: "dtm"}, "shop.Odd Table": {PartitionColumn: "upd", Granularity: "hour"},
+	})
 	id := schema.TableID{Database: "shop", Name: "every"}
 	odd := schema.TableID{Database: "shop", Name: "Odd Table"}
 	compareLake(t, m, k, l, "ltypes", id)
@@ -204,7 +208,10 @@ func TestLakeEveryTypePostgres(t *testing.T) {
 		`INSERT INTO "Odd Table" VALUES ('\x00', '2024-01-01 00:00:00+00', 1, 'a', 'x"y', '名', DEFAULT),
 			('\xff00', 'infinity', -1, '', '', '', DEFAULT), ('', '1970-01-01 00:00:00.000001+00', NULL, NULL, NULL, NULL, DEFAULT)`)
 	_, stopReader := startPGReader(t, p, k, "pgtypes", nil)
-	startCompactor(t, k, l, "pgtypes")
+	// Partitioned by columns with NULLs, infinities and dates BC.
+	startCompactorWith(t, k, l, "pgtypes", map[string]compactor.TableOptions{
+		"public.every": {PartitionColumn: "c_ts"}, "public.Odd Table": {PartitionColumn: "at", Granularity: "hour"},
+	})
 	tables := pgTables("every", "Odd Table")
 	compareLakePG(t, p, k, l, "pgtypes", tables)
 
