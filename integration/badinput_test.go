@@ -228,7 +228,7 @@ func badCatalogue() []badCase {
 		reader("mysql-no-primary-key", edit(edit(my, `["shop.*"]`, `["shop.*", "nopk.*"]`), "name: catmy", "name: c-mynopk"), 3,
 			"table nopk.t has no primary key", "ALTER TABLE `nopk`.`t` ADD PRIMARY KEY", "tables.without_primary_key: skip"),
 		reader("mysql-keys-unknown-column", edit(edit(my, `["shop.*"]`, "[\"shop.*\", \"nopk.*\"]\n  keys:\n    nopk.t: [nope]"), "name: catmy", "name: c-mykeys"), 3, "nopk.t", `"nope"`),
-		reader("mysql-unsupported-type", edit(edit(my, `["shop.*"]`, `["shop.*", "uu.*"]`), "name: catmy", "name: c-myuuid"), 3, "column u: type uuid: unsupported column type", "tables.exclude"),
+		reader("mysql-unsupported-type", edit(edit(my, `["shop.*"]`, `["shop.*", "uu.*"]`), "name: catmy", "name: c-myuuid"), 3, "column u: character set \"armscii8\": unknown character set", "tables.exclude"),
 
 		// PostgreSQL sources.
 		reader("pg-wrong-password", pg, 3, "password authentication failed", "postgres.password"),
@@ -476,7 +476,7 @@ func newBadEnv(t *testing.T) *badEnv {
 		"CREATE DATABASE shop", "CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(20))",
 		"INSERT INTO shop.orders VALUES (1, 'a'), (2, 'b'), (3, 'c')",
 		"CREATE DATABASE nopk", "CREATE TABLE nopk.t (id INT, note VARCHAR(20))",
-		"CREATE DATABASE uu", "CREATE TABLE uu.t (id INT PRIMARY KEY, u UUID)",
+		"CREATE DATABASE uu", "CREATE TABLE uu.t (id INT PRIMARY KEY, u VARCHAR(10) CHARACTER SET armscii8)",
 		"CREATE USER weak IDENTIFIED BY 'weak'", "GRANT SELECT ON *.* TO weak",
 	)
 	stop := startReader(t, e.my, e.k, "catmy", func(c *mysql.Config) { c.ServerID = 301 })

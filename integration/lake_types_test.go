@@ -40,6 +40,13 @@ func TestLakeEveryTypeMySQL(t *testing.T) {
 			"(X'FFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00', -1, '', '', 0, -9999.999, -0.01, 0, '', '', '[]'), "+
 			"(X'0102', 5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
 	)
+	// MariaDB's UUID (a key here) and INET6, which the binlog shows as
+	// BINARY(16); UUIDs of versions 1, 4 and 7 and the nil UUID, stored in
+	// different byte orders.
+	execAll(t, m, "CREATE TABLE shop.ids (u UUID NOT NULL PRIMARY KEY, ip INET6, b BINARY(16), n INT)",
+		"INSERT INTO shop.ids VALUES ('6ccd780c-baba-1026-9564-5b8c656024db', '::ffff:1.2.3.4', X'00', 1), "+
+			"('0E9F2A5C-0000-4000-8000-000000000001', '2001:db8::1', NULL, 2), ('01890a5d-ac96-774b-bcce-b302099a8057', '::', NULL, 3), "+
+			"('00000000-0000-0000-0000-000000000000', NULL, NULL, 4)")
 	stopReader := startReader(t, m, k, "ltypes", nil)
 	// Partitioned by columns with NULLs, zero dates and the types' limits.
 	startCompactorWith(t, k, l, "ltypes", map[string]compactor.TableOptions{
@@ -49,6 +56,8 @@ func TestLakeEveryTypeMySQL(t *testing.T) {
 	odd := schema.TableID{Database: "shop", Name: "Odd Table"}
 	compareLake(t, m, k, l, "ltypes", id)
 	compareLake(t, m, k, l, "ltypes", odd)
+	ids := schema.TableID{Database: "shop", Name: "ids"}
+	compareLake(t, m, k, l, "ltypes", ids)
 	execAll(t, m,
 		"INSERT INTO shop.every SELECT id + 100, ti, tiu, si, siu, mi, miu, i, iu, bi, biu, b, d65, d10, d38, f, dbl, bt1, bt64, dt, dtm, dtm6, ts, tm, tm6, yr, c, vc, tt, tx, mt, lt, l1, gb, bn, vb, bl, lb, e, st, js, g, pt FROM shop.every",
 		"UPDATE shop.every e JOIN shop.every s ON s.id = 2 SET e.ti = s.ti, e.tiu = s.tiu, e.si = s.si, e.siu = s.siu, e.mi = s.mi, e.miu = s.miu, e.i = s.i, e.iu = s.iu, e.bi = s.bi, e.biu = s.biu, e.b = s.b, e.d65 = s.d65, e.d10 = s.d10, e.d38 = s.d38, e.f = s.f, e.dbl = s.dbl, e.bt1 = s.bt1, e.bt64 = s.bt64, e.dt = s.dt, e.dtm = s.dtm, e.dtm6 = s.dtm6, e.ts = s.ts, e.tm = s.tm, e.tm6 = s.tm6, e.yr = s.yr, e.c = s.c, e.vc = s.vc, e.tt = s.tt, e.tx = s.tx, e.mt = s.mt, e.lt = s.lt, e.l1 = s.l1, e.gb = s.gb, e.bn = s.bn, e.vb = s.vb, e.bl = s.bl, e.lb = s.lb, e.e = s.e, e.st = s.st, e.js = s.js, e.g = s.g, e.pt = s.pt WHERE e.id = 104",
@@ -67,7 +76,24 @@ func TestLakeEveryTypeMySQL(t *testing.T) {
 		"ALTER TABLE shop.`Odd Table` ADD COLUMN `new col` DATETIME(3) NULL",
 		"UPDATE shop.`Odd Table` SET `new col` = '2024-02-29 23:59:59.999'",
 	)
+	// Streamed UUIDs and addresses, a key change, and the columns through
+	// a rename, an added column and a BINARY(16) becoming a UUID.
+	execAll(t, m,
+		"INSERT INTO shop.ids VALUES ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '1:0:0:2:0:0:3:4', NULL, 5), "+
+			"('ffffffff-ffff-ffff-ffff-ffffffffffff', 'fe80::1:2', NULL, 6), ('11111111-2222-3333-4444-555555555555', '::1.2.3.4', NULL, 7)",
+		"UPDATE shop.ids SET ip = '::1' WHERE n = 1",
+		"UPDATE shop.ids SET u = '6ccd780c-baba-1026-9564-5b8c656024dc' WHERE n = 1",
+		"ALTER TABLE shop.ids RENAME COLUMN ip TO addr",
+		"UPDATE shop.ids SET addr = '2001:db8:1:0:1::1' WHERE n = 2",
+		"ALTER TABLE shop.ids ADD COLUMN u2 UUID NULL",
+		"UPDATE shop.ids SET u2 = u WHERE n > 4",
+		"UPDATE shop.ids SET b = X'11111111222233334444555555555555'",
+		"ALTER TABLE shop.ids MODIFY b UUID NULL",
+		"UPDATE shop.ids SET n = n + 100 WHERE n = 7",
+	)
 	waitCaughtUp(t, m, k, "ltypes", "ltypes", 60*time.Second)
+	compareLake(t, m, k, l, "ltypes", ids)
+	compareIcebird(t, m, k, l, "ltypes", ids)
 	compareLake(t, m, k, l, "ltypes", id)
 	compareIcebird(t, m, k, l, "ltypes", id)
 	compareLake(t, m, k, l, "ltypes", odd)

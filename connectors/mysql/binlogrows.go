@@ -399,6 +399,10 @@ func (in *rowInput) lengthPrefixed(c *column, size int) (any, error) {
 		return in.box.Str(s), nil
 	case schema.KindBytes:
 		return textBytes(c, in.b[a:b])
+	case schema.KindUUID:
+		return storedUUID(c, in.b[a:b])
+	case schema.KindInet:
+		return storedInet6(c, in.b[a:b])
 	case schema.KindGeometry:
 		return textGeometry(c, in.b[a:b])
 	}

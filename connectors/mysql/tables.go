@@ -193,6 +193,7 @@ func (r *registry) resolve(tme *replication.TableMapEvent) (*table, *mapped, *sc
 		if cols, err = columnsFromTableMap(tme, r.srv.charsetOf); err != nil {
 			return nil, nil, nil, fatal(fmt.Errorf("table %s: %w", id, err))
 		}
+		storedTypesFrom(cols, t.sch, t.renames)
 		for _, i := range tme.PrimaryKey {
 			key = append(key, cols[i].Name)
 		}

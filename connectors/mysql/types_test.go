@@ -115,8 +115,7 @@ func TestColumnFromInfoUnsupported(t *testing.T) {
 		want error
 	}{
 		{ic("vector", "vector(3)", ""), errUnsupportedType},          // MariaDB 11.7, MySQL 9
-		{ic("inet6", "inet6", ""), errUnsupportedType},               // MariaDB
-		{ic("uuid", "uuid", ""), errUnsupportedType},                 // MariaDB
+		{ic("inet4", "inet4", ""), errUnsupportedType},               // MariaDB 11.3
 		{ic("no_such", "no_such(1)", ""), errUnsupportedType},        // anything new
 		{ic("varchar", "varchar(3)", "armscii8"), errUnknownCharset}, // no decoder
 	} {

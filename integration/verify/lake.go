@@ -3,6 +3,8 @@ package verify
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -227,6 +229,8 @@ func icebirdText(t schema.Type, v any) (any, bool) {
 		if t.Precision == 0 || t.Precision > 15 {
 			return nil, false
 		}
+	case schema.KindUUID:
+		return uuidBase64(s), true
 	case schema.KindTimestamp, schema.KindTimestampTZ:
 		t, err := time.Parse("2006-01-02 15:04:05.999999", s)
 		if err != nil {
@@ -282,13 +286,17 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 		}
 		lakeRows[k] = r
 	}
-	// icebird decodes binary values as UTF-8, so a binary key is looked
-	// up as icebird shows it.
+	// icebird decodes binary values as UTF-8, and read.mjs prints a UUID's
+	// bytes in base64, so a key is looked up as icebird shows it.
 	icebirdKey := func(row map[string]any) string {
 		shown := maps.Clone(row)
 		for _, c := range src.Key {
-			if s, ok := shown[c].(string); ok && types[c].Kind == schema.KindBytes {
+			s, ok := shown[c].(string)
+			switch {
+			case ok && types[c].Kind == schema.KindBytes:
 				shown[c] = string([]rune(s))
+			case ok && types[c].Kind == schema.KindUUID:
+				shown[c] = uuidBase64(s)
 			}
 		}
 		return rowKey(shown, src.Key)
@@ -322,6 +330,16 @@ func CompareIcebird(ctx context.Context, conn *client.Conn, l *iceberg.Lake, dir
 		detail("row %q is in the lake (icebird) but not in the source", k)
 	}
 	return res, nil
+}
+
+// uuidBase64 returns the base64 of a UUID's 16 bytes, as read.mjs prints
+// them, or the text itself when it is no UUID.
+func uuidBase64(s string) string {
+	b, err := hex.DecodeString(strings.ReplaceAll(s, "-", ""))
+	if err != nil || len(b) != 16 {
+		return s
+	}
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // asciiName reports whether a column's name is ASCII. Data files name a
