@@ -23,8 +23,10 @@ func storedUUID(c *column, b []byte) (any, error) {
 		return nil, fmt.Errorf("uuid of %d bytes", len(b))
 	}
 	var rec, u [16]byte
-	copy(rec[:], b)                          // the binlog drops trailing zero bytes
-	if rec[6]&0x80 != 0 && rec[8]-1 < 0x80 { // byte 8 in 0x01..0x80
+	copy(rec[:], b) // the binlog drops trailing zero bytes
+	// MariaDB's test for a swapped record: the high bit of byte 6 set,
+	// and byte 8 from 0x01 to 0x80.
+	if rec[6]&0x80 != 0 && rec[8]-1 < 0x80 {
 		copy(u[0:4], rec[12:16])
 		copy(u[4:6], rec[10:12])
 		copy(u[6:8], rec[8:10])

@@ -209,7 +209,8 @@ func (w *Table) writeFiles(ctx context.Context, p *plan) (*writtenFiles, error) 
 // written with, and that one in Arrow. A data file's columns have the
 // table's field ids and types, and the names Java Iceberg's writers give
 // them (iceberg.SanitizeColumnNames, as iceberg-go's own writer does): a
-// name that is no Avro name ("new col", "名前") is escaped ("new_x20col").
+// name that is no Avro name ("new col", "a`b", "1st") is escaped
+// ("new_x20col"); letters beyond ASCII are kept ("名前"), as Java keeps them.
 // Readers that match columns by field id (Trino, Spark, iceberg-go) do
 // not mind; readers that match them by the escaped name need it.
 func (w *Table) fileSchemas() (sc, fsc *iceberg.Schema, asc *arrow.Schema, err error) {
