@@ -208,10 +208,17 @@ func (unknownValue) String() string { return "<unchanged TOAST value never seen>
 // PGText renders a decoded Kafka value as Postgres writes the value with
 // the reader's session settings (floats in Go's shortest form, compared
 // as numbers by ComparePostgres). nil stays nil.
-func PGText(t schema.Type, v any) any {
+func PGText(t schema.Type, v any) (text any) {
 	if v == nil {
 		return nil
 	}
+	// A value not of its kind's Go type (a lake column whose type has not
+	// been replaced yet) is shown with its type, so that it differs.
+	defer func() {
+		if recover() != nil {
+			text = fmt.Sprintf("%T %v", v, v)
+		}
+	}()
 	switch t.Kind {
 	case schema.KindBool:
 		if v.(bool) {

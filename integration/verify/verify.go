@@ -183,13 +183,25 @@ func Text(k schema.Kind, v any) any {
 	if v == nil {
 		return nil
 	}
+	// A value not of its kind's Go type (a lake column of another type)
+	// is shown with its type, so that it differs.
+	switch x := v.(type) {
+	case []byte:
+		if k == schema.KindBytes || k == schema.KindGeometry {
+			return string(x)
+		}
+	case int32:
+		if k == schema.KindDate {
+			return time.Unix(int64(x)*86400, 0).UTC().Format("2006-01-02")
+		}
+	case int64:
+		if k == schema.KindTimestamp || k == schema.KindTimestampTZ {
+			return time.UnixMicro(x).UTC().Format("2006-01-02 15:04:05.999999")
+		}
+	}
 	switch k {
-	case schema.KindBytes, schema.KindGeometry:
-		return string(v.([]byte))
-	case schema.KindDate:
-		return time.Unix(int64(v.(int32))*86400, 0).UTC().Format("2006-01-02")
-	case schema.KindTimestamp, schema.KindTimestampTZ:
-		return time.UnixMicro(v.(int64)).UTC().Format("2006-01-02 15:04:05.999999")
+	case schema.KindBytes, schema.KindGeometry, schema.KindDate, schema.KindTimestamp, schema.KindTimestampTZ:
+		return fmt.Sprintf("%T %v", v, v)
 	}
 	switch f := v.(type) {
 	case float32:
