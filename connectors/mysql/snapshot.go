@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -91,7 +92,7 @@ func (sn *snapshotter) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-sn.jobs:
-			res := sn.chunk(ctx, j)
+			res := sn.chunkAgain(ctx, j)
 			select {
 			case sn.results <- res:
 			case <-ctx.Done():
@@ -106,6 +107,30 @@ func (sn *snapshotter) closeConn() {
 		sn.conn.Close()
 		sn.conn = nil
 	}
+}
+
+// chunkAgain reads one chunk, again when DDL changed the table between
+// reading its columns and selecting them (a column dropped or renamed,
+// the table's definition changed under the snapshot): the next try reads
+// the columns again. Only a change that keeps happening fails the reader.
+func (sn *snapshotter) chunkAgain(ctx context.Context, j chunkJob) chunkResult {
+	for try := 1; ; try++ {
+		res := sn.chunk(ctx, j)
+		if try == maxChunkTries || !tableChanged(res.err) || ctx.Err() != nil {
+			return res
+		}
+		sn.s.log.Info("snapshot: the table changed under the chunk; reading it again", "table", j.table, "err", res.err)
+	}
+}
+
+// maxChunkTries bounds the tries of a chunk whose table keeps changing.
+const maxChunkTries = 5
+
+// tableChanged reports whether err says the table changed under a
+// snapshot's query.
+func tableChanged(err error) bool {
+	var me *gomysql.MyError
+	return errors.As(err, &me) && (me.Code == gomysql.ER_BAD_FIELD_ERROR || me.Code == gomysql.ER_TABLE_DEF_CHANGED)
 }
 
 // chunk reads one chunk inside a consistent snapshot.

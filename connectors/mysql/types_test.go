@@ -3,6 +3,7 @@ package mysql
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -663,6 +664,24 @@ func TestTypeDaysFromCivil(t *testing.T) {
 	for d := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.AddDate(0, 0, 97) {
 		if got, want := daysFromCivil(int64(d.Year()), int64(d.Month()), int64(d.Day())), d.Unix()/86400; got != want {
 			t.Fatalf("daysFromCivil(%s) = %d, want %d", d.Format("2006-01-02"), got, want)
+		}
+	}
+}
+
+// TestTableChanged checks which snapshot errors read the table again.
+func TestTableChanged(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("mysql snapshot a.b: %w", &gomysql.MyError{Code: gomysql.ER_BAD_FIELD_ERROR, Message: "Unknown column 'e' in 'SELECT'"}), true},
+		{&gomysql.MyError{Code: gomysql.ER_TABLE_DEF_CHANGED}, true},
+		{&gomysql.MyError{Code: gomysql.ER_ACCESS_DENIED_ERROR}, false},
+		{errors.New("connection reset"), false},
+		{nil, false},
+	} {
+		if got := tableChanged(tt.err); got != tt.want {
+			t.Errorf("tableChanged(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
 }
