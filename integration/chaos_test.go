@@ -302,32 +302,6 @@ maintenance:
 `, c.k.Addrs[0], c.s3.Bucket, c.s3.Region, c.s3f.URL(), c.s3.AccessKey, c.s3.SecretKey, catalog)
 }
 
-// chaosWeights are the fault kinds and how often each is drawn.
-var chaosWeights = []struct {
-	kind   string
-	weight int
-}{
-	{"kill-reader", 4}, {"kill-compactor", 4}, {"kill-both-compactors", 1},
-	{"restart-mariadb", 1}, {"restart-postgres", 1},
-	{"proxy-reset", 2}, {"proxy-blackhole", 2}, {"proxy-slow", 2},
-	{"s3-errors", 2}, {"s3-timeouts", 1}, {"catalog-conflict", 2},
-}
-
-func (c *chaos) pickKind() string {
-	total := 0
-	for _, w := range chaosWeights {
-		total += w.weight
-	}
-	n := c.rnd.IntN(total)
-	for _, w := range chaosWeights {
-		if n < w.weight {
-			return w.kind
-		}
-		n -= w.weight
-	}
-	panic("unreachable")
-}
-
 // claim marks a target busy; false when a fault already holds it.
 func (c *chaos) claim(target string) bool {
 	c.mu.Lock()
@@ -446,6 +420,8 @@ func (c *chaos) inject(ctx context.Context, n int) bool {
 		c.note(n, kind, fmt.Sprintf("%.0f%% of requests stall %s, then drop, for %s", rate*100, stall, d))
 		c.s3f.SetStalls(rate, stall)
 		c.later("s3", func() { time.Sleep(d); c.s3f.Heal() })
+	case "ddl":
+		return c.injectDDL(ctx, n)
 	case "catalog-conflict":
 		commits, seed := 1+c.rnd.IntN(5), c.rnd.Uint64()
 		if !c.claim("catalog") {

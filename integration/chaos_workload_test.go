@@ -336,3 +336,72 @@ func sampleFreshness(ctx context.Context, l *iceberg.Lake, brokers []string, f *
 		sleepCtx(ctx, time.Second)
 	}
 }
+
+// chaosWeights are the fault kinds and how often each is drawn.
+var chaosWeights = []struct {
+	kind   string
+	weight int
+}{
+	{"kill-reader", 4}, {"kill-compactor", 4}, {"kill-both-compactors", 1},
+	{"restart-mariadb", 1}, {"restart-postgres", 1},
+	{"proxy-reset", 2}, {"proxy-blackhole", 2}, {"proxy-slow", 2},
+	{"s3-errors", 2}, {"s3-timeouts", 1}, {"catalog-conflict", 2}, {"ddl", 2},
+}
+
+func (c *chaos) pickKind() string {
+	total := 0
+	for _, w := range chaosWeights {
+		total += w.weight
+	}
+	n := c.rnd.IntN(total)
+	for _, w := range chaosWeights {
+		if n < w.weight {
+			return w.kind
+		}
+		n -= w.weight
+	}
+	panic("unreachable")
+}
+
+// chaosDDL are the schema changes the ddl fault makes while the workloads
+// run: columns no workload writes added and dropped, and a column the
+// workload writes widened and narrowed again (the lake keeps the wider
+// type). Each holds in any state, so that any order of them does.
+var chaosDDL = []struct{ source, sql string }{
+	{"mysql", "ALTER TABLE shop.orders ADD COLUMN IF NOT EXISTS chaos_note VARCHAR(20) DEFAULT 'x'"},
+	{"mysql", "ALTER TABLE shop.orders DROP COLUMN IF EXISTS chaos_note"},
+	{"mysql", "ALTER TABLE sbtest.sbtest1 ADD COLUMN IF NOT EXISTS chaos_n INT NOT NULL DEFAULT 3"},
+	{"mysql", "ALTER TABLE sbtest.sbtest1 DROP COLUMN IF EXISTS chaos_n"},
+	{"mysql", "ALTER TABLE sbtest.sbtest2 MODIFY k BIGINT NOT NULL DEFAULT 0"},
+	{"mysql", "ALTER TABLE sbtest.sbtest2 MODIFY k INT NOT NULL DEFAULT 0"},
+	{"postgres", "ALTER TABLE moves ADD COLUMN IF NOT EXISTS chaos_n int DEFAULT 5"},
+	{"postgres", "ALTER TABLE moves DROP COLUMN IF EXISTS chaos_n"},
+	{"postgres", "ALTER TABLE moves ALTER COLUMN grp TYPE bigint"},
+	{"postgres", "ALTER TABLE moves ALTER COLUMN grp TYPE int"},
+	{"postgres", "ALTER TABLE pgbench_accounts ADD COLUMN IF NOT EXISTS chaos_t text DEFAULT 'y'"},
+	{"postgres", "ALTER TABLE pgbench_accounts DROP COLUMN IF EXISTS chaos_t"},
+}
+
+// injectDDL draws one schema change and makes it in the background; false
+// when another is still running.
+func (c *chaos) injectDDL(ctx context.Context, n int) bool {
+	d := chaosDDL[c.rnd.IntN(len(chaosDDL))]
+	if !c.claim("ddl") {
+		return false
+	}
+	c.later("ddl", func() {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		exec := c.m.Exec
+		if d.source == "postgres" {
+			exec = c.p.Exec
+		}
+		// A server down for another fault fails the change: it is noted.
+		if err := exec(ctx, d.sql); err != nil {
+			c.note(n, "ddl", fmt.Sprintf("%s: %s: failed: %v", d.source, d.sql, err))
+			return
+		}
+		c.note(n, "ddl", d.source+": "+d.sql)
+	})
+	return true
+}
