@@ -182,19 +182,6 @@ func unsupportedType(col, typ string) error {
 	return fmt.Errorf("column %s: type %s: %w (exclude the table with tables.exclude)", col, typ, errUnsupportedType)
 }
 
-// storedTypes are MariaDB's data types that store a fixed number of bytes
-// and look like BINARY(n) in the binlog (UUID, INET6): their neutral kind
-// and their size. The binlog cannot tell them from a BINARY(n), so a
-// table map's column takes the type of the same column in the version the
-// reader knows from information_schema (see storedTypesFrom).
-var storedTypes = map[string]struct {
-	kind schema.Kind
-	size int
-}{
-	"uuid":  {schema.KindUUID, 16},
-	"inet6": {schema.KindInet, 16},
-}
-
 // columnFromInfo maps one information_schema.COLUMNS row. It fails for a
 // type without a neutral mapping and for an unknown character set.
 func columnFromInfo(ic infoColumn) (column, error) {
@@ -279,35 +266,6 @@ func (s colSpec) column() (column, error) {
 		c.dec = dec
 	}
 	return c, nil
-}
-
-// storedTypesFrom gives the BINARY(n) columns of a table map that known,
-// the version the reader knows, has as a stored type (UUID, INET6) their
-// type: the column of the same name, or of the name a rename since gave
-// it (renames maps new names, in lower case, to names in known). A
-// column the version does not have, or has as another type, stays bytes.
-func storedTypesFrom(cols []column, known *schema.Table, renames map[string]string) {
-	if known == nil {
-		return
-	}
-	for i := range cols {
-		c := &cols[i]
-		if c.Type.Kind != schema.KindBytes || c.sqlType != gomysql.MYSQL_TYPE_STRING {
-			continue
-		}
-		name := c.Name
-		if old, ok := renames[strings.ToLower(name)]; ok {
-			name = old
-		}
-		j := known.Index(name)
-		if j < 0 {
-			continue
-		}
-		kc := known.Columns[j]
-		if stored, ok := storedTypes[kc.Type.Native]; ok && stored.kind == kc.Type.Kind && stored.size == c.length {
-			c.Type.Kind, c.Type.Native = stored.kind, kc.Type.Native
-		}
-	}
 }
 
 // memberEscapes maps the character after a backslash in COLUMN_TYPE's
