@@ -1,12 +1,12 @@
 package mysql
 
 import (
-	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
+	"github.com/google/uuid"
 
 	"github.com/tributary-dev/tributary/schema"
 )
@@ -79,17 +79,7 @@ func storedUUID(c *column, b []byte) (any, error) {
 	} else {
 		u = rec
 	}
-	var out [36]byte
-	hex.Encode(out[0:8], u[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], u[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], u[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], u[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], u[10:16])
-	return string(out[:]), nil
+	return uuid.UUID(u).String(), nil
 }
 
 // textUUID returns a UUID as MariaDB writes it: 36 lowercase characters.
